@@ -1,0 +1,103 @@
+"""The `w2vc` command line: a thin argparse layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_ERROR = 1
+
+
+def _info(args: argparse.Namespace) -> int:
+    from . import Wav2Vec2ConformerConfig
+    from .checkpoint import resolve_model_dir
+
+    model_dir = resolve_model_dir(args.model_dir)
+    config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
+    arch = (config.extra.get("architectures") or ["Wav2Vec2ConformerModel"])[0]
+    import wav2vec2_conformer as w
+
+    cls = getattr(w, arch, w.Wav2Vec2ConformerModel)
+    model = cls.from_pretrained(model_dir)
+    c = config
+    lines = [
+        f"model:        {model_dir}",
+        f"architecture: {arch}",
+        f"parameters:   {model.num_parameters():,}",
+        f"encoder:      {c.num_hidden_layers} conformer layers, width {c.hidden_size}, "
+        f"{c.num_attention_heads} heads, ffn {c.intermediate_size}, "
+        f"positions {c.position_embeddings_type}",
+        f"features:     {len(c.conv_dim)} conv layers ({c.feat_extract_norm} norm), "
+        f"{c.inputs_to_logits_ratio} samples per frame",
+    ]
+    vocab_path = os.path.join(model_dir, "vocab.json")
+    if os.path.isfile(vocab_path):
+        with open(vocab_path, encoding="utf-8") as f:
+            vocab = json.load(f)
+        tokens = sorted(vocab, key=vocab.get)
+        lines.append(f"vocabulary:   {len(tokens)} tokens: {' '.join(tokens)}")
+    elif c.vocab_size:
+        lines.append(f"vocabulary:   {c.vocab_size} classes (no vocab.json)")
+    print("\n".join(lines))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """A self-contained tour of the API on a tiny random model (no download)."""
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from . import Wav2Vec2ConformerConfig, Wav2Vec2ConformerForCTC
+
+    torch.manual_seed(0)
+    config = Wav2Vec2ConformerConfig(
+        vocab_size=32,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        conv_dim=[32] * 7,
+        position_embeddings_type="rotary",
+    )
+    model = Wav2Vec2ConformerForCTC(config).eval()
+    with tempfile.TemporaryDirectory() as d:
+        model.save_pretrained(d)
+        model = Wav2Vec2ConformerForCTC.from_pretrained(d)
+        files = sorted(os.listdir(d))
+    t = np.arange(16000) / 16000
+    wave = torch.tensor(0.1 * np.sin(2 * np.pi * 440 * t), dtype=torch.float32)[None]
+    with torch.no_grad():
+        logits = model(wave).logits
+    print(f"built a {model.num_parameters():,}-parameter Wav2Vec2ConformerForCTC, saved {files},")
+    print(
+        f"loaded it back and ran 1 s of audio: logits {tuple(logits.shape)} (batch, frames, vocab)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="w2vc", description="Wav2Vec2-Conformer speech models")
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="summarise a model directory")
+    info.add_argument("model_dir")
+    info.set_defaults(func=_info)
+    demo = sub.add_parser("demo", help="run a short demo of the API on a tiny random model")
+    demo.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as e:
+        print(f"w2vc {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
