@@ -4,8 +4,10 @@ The public names follow the HuggingFace reference (`Wav2Vec2ConformerForCTC`, ..
 switch by changing an import.
 """
 
+from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .config import Wav2Vec2ConformerConfig
+from .feature_extraction import Wav2Vec2FeatureExtractor
 from .heads import (
     Wav2Vec2ConformerForAudioFrameClassification,
     Wav2Vec2ConformerForCTC,
@@ -15,11 +17,17 @@ from .heads import (
 from .masking import compute_mask_indices, sample_negative_indices
 from .model import Wav2Vec2ConformerModel, Wav2Vec2ConformerPreTrainedModel
 from .pretraining import Wav2Vec2ConformerForPreTraining
+from .processor import Wav2Vec2Processor
+from .tokenizer import Wav2Vec2CTCTokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioError",
     "CheckpointError",
+    "Wav2Vec2CTCTokenizer",
+    "Wav2Vec2FeatureExtractor",
+    "Wav2Vec2Processor",
     "Wav2Vec2ConformerConfig",
     "Wav2Vec2ConformerForAudioFrameClassification",
     "Wav2Vec2ConformerForCTC",
@@ -29,5 +37,6 @@ __all__ = [
     "Wav2Vec2ConformerModel",
     "Wav2Vec2ConformerPreTrainedModel",
     "compute_mask_indices",
+    "load_audio",
     "sample_negative_indices",
 ]

@@ -1,0 +1,579 @@
+"""Character vocabulary for CTC: text -> ids for training labels, ids -> text (and offsets) after.
+
+`Wav2Vec2CTCTokenizer` keeps the reference's name, files (`vocab.json`, `tokenizer_config.json`,
+`special_tokens_map.json`, `added_tokens.json` when a special token is missing from the vocabulary)
+and behaviour, edge cases included:
+
+- encoding: spaces become the word delimiter "|" (one per space, nothing collapsed); vocabulary
+  tokens longer than one character ("<unk>", "<s>", ...) are matched whole in the text and eat the
+  whitespace around them; unknown characters map to "<unk>"; `do_lower_case=True` upper-cases the
+  text before lookup (the vocabulary is upper case) and lower-cases decoded text.
+- decoding: repeated ids are merged (`group_tokens`), then the pad token (the CTC blank) is
+  dropped, the delimiter becomes `replace_word_delimiter_char`, and the text is stripped.
+  `skip_special_tokens=True` drops specials other than the delimiter *before* merging, so
+  [A, <pad>, A] decodes to "A" with it and "AA" without (as the reference does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+
+from wav2vec2_conformer.feature_extraction import (
+    BatchFeature,
+    padding_strategy,
+    round_up,
+    to_tensors,
+)
+from wav2vec2_conformer.fileio import atomic_write_text
+from wav2vec2_conformer.outputs import ModelOutput
+
+VOCAB_NAME = "vocab.json"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_NAME = "special_tokens_map.json"
+ADDED_TOKENS_NAME = "added_tokens.json"
+VERY_LARGE_INTEGER = int(1e30)  # the reference's model_max_length for "no limit"
+SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
+# Keys the reference writes into tokenizer_config.json about itself or its loading; we drop them.
+_DROPPED_KEYS = set(
+    "added_tokens_decoder tokenizer_class backend model_specific_special_tokens name_or_path "
+    "is_local local_files_only tokenizer_file vocab_file".split()
+)
+# The reference's clean-up, in its order: " ." -> ".", ..., " ' " -> "'", " n't" -> "n't", ...
+_CLEAN_UPS = [
+    (" " + s, s.strip()) for s in (".", "?", "!", ",", "' ", "n't", "'m", "'s", "'ve", "'re")
+]
+
+Offsets = list[dict[str, Any]]
+
+
+@dataclass
+class Wav2Vec2CTCTokenizerOutput(ModelOutput):
+    """Decoded text with optional offsets, counted in logit frames.
+
+    char_offsets: [{"char": "H", "start_offset": 2, "end_offset": 4}, ...]
+    word_offsets: [{"word": "HELLO", "start_offset": 2, "end_offset": 11}, ...]
+    """
+
+    text: str | list[str]
+    char_offsets: Offsets | list[Offsets] | None = None
+    word_offsets: Offsets | list[Offsets] | None = None
+
+
+def build_vocab(
+    texts: Iterable[str],
+    do_lower_case: bool = False,
+    word_delimiter_token: str = "|",
+) -> dict[str, int]:
+    """A CTC vocabulary for the characters in `texts`.
+
+    Order (ids): 0 "<pad>" (also the CTC blank), 1 "<s>", 2 "</s>", 3 "<unk>", 4 the word
+    delimiter "|" (spaces in the text), then every other character in sorted (code point)
+    order. This matches the layout of the released English checkpoints' special tokens, so
+    `Wav2Vec2CTCTokenizer(vocab=...)` here and the reference's tokenizer on the saved vocab.json
+    give the same ids. With `do_lower_case=True` characters are collected upper-cased, as the
+    tokenizer upper-cases text before lookup.
+    """
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, word_delimiter_token: 4}
+    chars = set()
+    for text in texts:
+        chars.update(text.upper() if do_lower_case else text)
+    chars -= {" ", word_delimiter_token}
+    for c in sorted(c for c in chars if c not in vocab):
+        vocab[c] = len(vocab)
+    return vocab
+
+
+class Wav2Vec2CTCTokenizer:
+    """CTC character tokenizer (see the module docstring for the exact rules).
+
+    Args:
+        vocab_file: path to `vocab.json` (token -> id); or pass `vocab=` directly.
+        bos_token, eos_token, unk_token, pad_token: special tokens; pad is the CTC blank.
+        word_delimiter_token: token standing for a space between words.
+        replace_word_delimiter_char: what the delimiter becomes when decoding.
+        do_lower_case: upper-case text before encoding, lower-case text after decoding.
+        target_lang: key into a nested (multilingual) vocabulary.
+        vocab: the vocabulary as a dict, instead of `vocab_file`.
+        added_tokens: special tokens outside the vocabulary, token -> id (from saved files).
+        clean_up_tokenization_spaces: apply the reference's " ." -> "." style clean-up.
+        padding_side: "right" or "left" for batches.
+        **extra: other keys of a saved `tokenizer_config.json`; kept and written back.
+    """
+
+    model_input_names = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike | None = None,
+        bos_token: str | None = "<s>",
+        eos_token: str | None = "</s>",
+        unk_token: str | None = "<unk>",
+        pad_token: str | None = "<pad>",
+        word_delimiter_token: str | None = "|",
+        replace_word_delimiter_char: str = " ",
+        do_lower_case: bool = False,
+        target_lang: str | None = None,
+        *,
+        vocab: Mapping[str, Any] | None = None,
+        added_tokens: Mapping[str, int] | None = None,
+        clean_up_tokenization_spaces: bool = False,
+        padding_side: str = "right",
+        **extra: Any,
+    ) -> None:
+        if (vocab is None) == (vocab_file is None):
+            raise ValueError("pass exactly one of vocab_file and vocab")
+        if vocab is None:
+            with open(vocab_file, encoding="utf-8") as f:
+                vocab = json.load(f)
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        self.vocab = dict(vocab)
+        self.encoder: dict[str, int] = dict(self.vocab[target_lang] if target_lang else self.vocab)
+        self.decoder: dict[int, str] = {v: k for k, v in self.encoder.items()}
+        self.bos_token, self.eos_token = _content(bos_token), _content(eos_token)
+        self.unk_token, self.pad_token = _content(unk_token), _content(pad_token)
+        self.word_delimiter_token = _content(word_delimiter_token)
+        self.replace_word_delimiter_char = replace_word_delimiter_char
+        self.do_lower_case = do_lower_case
+        self.target_lang = target_lang
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
+        self.padding_side = padding_side
+        for key in _DROPPED_KEYS:
+            extra.pop(key, None)
+        self.extra = extra
+
+        # Special tokens missing from the vocabulary get new ids after it, in this order.
+        self.added_tokens_encoder: dict[str, int] = dict(added_tokens or {})
+        for token in self.all_special_tokens:
+            if token not in self.encoder and token not in self.added_tokens_encoder:
+                self.added_tokens_encoder[token] = len(self.get_vocab())
+        self.added_tokens_decoder = {v: k for k, v in self.added_tokens_encoder.items()}
+        # Tokens matched whole in the text; vocabulary tokens longer than one character also
+        # swallow the whitespace on both sides (the reference adds them with lstrip/rstrip).
+        self._unsplit = {*self.all_special_tokens, *self.added_tokens_encoder}
+        self._unsplit |= {t for t in self.encoder if len(t) > 1}
+        self._strips = {t for t in self._unsplit if t in self.encoder and len(t) > 1}
+        pattern = "|".join(re.escape(t) for t in sorted(self._unsplit, key=len, reverse=True))
+        self._split_re = re.compile(pattern) if pattern else None
+
+    # ---- vocabulary ---------------------------------------------------------------------------
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        tokens = [getattr(self, k) for k in SPECIAL_TOKEN_KEYS] + [self.word_delimiter_token]
+        return list(dict.fromkeys(t for t in tokens if t is not None))
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return self.convert_tokens_to_ids(self.all_special_tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        """Distinct ids of the base vocabulary (without added tokens), as the reference."""
+        return len(self.decoder)
+
+    def __len__(self) -> int:
+        return len(self.get_vocab())
+
+    def get_vocab(self) -> dict[str, int]:
+        return {**self.encoder, **self.added_tokens_encoder}
+
+    def _token_id(self, token: str | None) -> int | None:
+        return None if token is None else self.convert_tokens_to_ids(token)
+
+    pad_token_id = property(lambda self: self._token_id(self.pad_token))
+    unk_token_id = property(lambda self: self._token_id(self.unk_token))
+    bos_token_id = property(lambda self: self._token_id(self.bos_token))
+    eos_token_id = property(lambda self: self._token_id(self.eos_token))
+    word_delimiter_token_id = property(lambda self: self._token_id(self.word_delimiter_token))
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        if isinstance(tokens, str):
+            if tokens in self.added_tokens_encoder:
+                return self.added_tokens_encoder[tokens]
+            if tokens in self.encoder:
+                return self.encoder[tokens]
+            unk = self.unk_token
+            return self.added_tokens_encoder.get(unk, self.encoder.get(unk))
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def convert_ids_to_tokens(
+        self, ids: int | Sequence[int], skip_special_tokens: bool = False
+    ) -> str | list[str]:
+        """Unknown ids become the unk token; `skip_special_tokens` also drops the delimiter."""
+        if isinstance(ids, (int, np.integer)):
+            ids = int(ids)
+            return self.decoder.get(ids, self.added_tokens_decoder.get(ids, self.unk_token))
+        skip = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self.convert_ids_to_tokens(int(i)) for i in ids if int(i) not in skip]
+
+    # ---- encoding -----------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        # Split off unsplittable tokens (leftmost-longest): [[piece, is_token], ...].
+        pieces: list[list[Any]] = []
+        start = 0
+        for m in self._split_re.finditer(text) if self._split_re else ():
+            pieces += [[text[start : m.start()], False]] if m.start() > start else []
+            pieces.append([m.group(), True])
+            start = m.end()
+        pieces += [[text[start:], False]] if start < len(text) else []
+        # Multi-character vocabulary tokens strip their neighbours, whatever those are.
+        for i, (piece, is_token) in enumerate(pieces):
+            if is_token and piece in self._strips:
+                if i > 0:
+                    pieces[i - 1][0] = pieces[i - 1][0].rstrip()
+                if i + 1 < len(pieces):
+                    pieces[i + 1][0] = pieces[i + 1][0].lstrip()
+        tokens: list[str] = []
+        for piece, is_token in pieces:
+            if is_token and piece:
+                tokens.append(piece)
+            elif piece:
+                piece = piece.upper() if self.do_lower_case else piece
+                tokens.extend(piece.replace(" ", self.word_delimiter_token or " "))
+        return tokens
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`; no special tokens are added (CTC labels are just the characters)."""
+        return self.convert_tokens_to_ids(self.tokenize(text))
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        padding: bool | str = False,
+        truncation: bool = False,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchFeature:
+        """Encode one text or a batch -> `input_ids` and `attention_mask`.
+
+        Without `return_tensors`, one text gives flat lists and a batch lists of lists; with
+        "pt" / "np" a batch axis is always present. `truncation=True` without `max_length`
+        does nothing (the tokenizer has no length limit).
+        """
+        single = isinstance(text, str)
+        if not single and not (
+            isinstance(text, (list, tuple)) and text and all(isinstance(t, str) for t in text)
+        ):
+            raise ValueError(
+                f"text must be a string or a non-empty list of strings, got {text!r:.80}"
+            )
+        ids = [self.encode(t) for t in ([text] if single else text)]
+        if truncation and max_length is not None:
+            ids = [x[:max_length] for x in ids]
+        out = self.pad(
+            {"input_ids": ids},
+            padding=padding,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_attention_mask=return_attention_mask,
+            return_tensors=return_tensors,
+        )
+        if single and return_tensors is None:
+            out = BatchFeature({k: v[0] for k, v in out.items()})
+        return out
+
+    def pad(
+        self,
+        encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchFeature:
+        """Pad a batch of `input_ids` (dict of lists, or list of dicts as in a data collator)."""
+        if isinstance(encoded_inputs, Sequence) and encoded_inputs:
+            if isinstance(encoded_inputs[0], Mapping):
+                encoded_inputs = {k: [ex[k] for ex in encoded_inputs] for k in encoded_inputs[0]}
+        if not isinstance(encoded_inputs, Mapping) or "input_ids" not in encoded_inputs:
+            raise ValueError("pad() needs a dict (or a list of dicts) with 'input_ids'")
+        ids = encoded_inputs["input_ids"]
+        if return_tensors is None and len(ids):  # follow the input's type, as the reference
+            if hasattr(ids, "detach") or hasattr(ids[0], "detach"):
+                return_tensors = "pt"
+            elif isinstance(ids, np.ndarray) or isinstance(ids[0], np.ndarray):
+                return_tensors = "np"
+        ids, single = _as_batch(ids)
+        masks = encoded_inputs.get("attention_mask")
+        masks = _as_batch(masks)[0] if masks is not None else [[1] * len(x) for x in ids]
+        strategy = padding_strategy(padding, max_length)
+        if strategy != "do_not_pad":
+            target = max(map(len, ids)) if strategy == "longest" else max_length
+            target = round_up(target, pad_to_multiple_of)
+            left = (padding_side or self.padding_side) == "left"
+            ids = [_pad_list(x, target, self.pad_token_id, left) for x in ids]
+            masks = [_pad_list(m, target, 0, left) for m in masks]
+        out = BatchFeature(input_ids=ids)
+        if return_attention_mask is not False:
+            out["attention_mask"] = masks
+        for key, value in out.items():
+            out[key] = to_tensors(value[0] if single else value, return_tensors, key)
+        return out
+
+    # ---- decoding -----------------------------------------------------------------------------
+
+    def decode(
+        self,
+        token_ids: int | Sequence[int] | Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+        output_char_offsets: bool = False,
+        output_word_offsets: bool = False,
+        group_tokens: bool = True,
+        spaces_between_special_tokens: bool = False,
+    ) -> str | Wav2Vec2CTCTokenizerOutput:
+        """CTC ids (list, array or tensor of frame-wise argmaxes) -> text.
+
+        With `output_char_offsets` / `output_word_offsets` returns a `Wav2Vec2CTCTokenizerOutput`
+        whose offsets count logit frames (multiply by the model's samples per frame / rate
+        for seconds).
+        """
+        tokens = self.convert_ids_to_tokens(_to_list(token_ids))
+        if skip_special_tokens:
+            special = set(self.all_special_tokens) - {self.word_delimiter_token}
+            tokens = [t for t in tokens if t not in special]
+        out = self.convert_tokens_to_string(
+            tokens,
+            group_tokens=group_tokens,
+            spaces_between_special_tokens=spaces_between_special_tokens,
+            output_char_offsets=output_char_offsets,
+            output_word_offsets=output_word_offsets,
+        )
+        text = out["text"]
+        if (
+            clean_up_tokenization_spaces
+            if clean_up_tokenization_spaces is not None
+            else self.clean_up_tokenization_spaces
+        ):
+            text = clean_up_tokenization(text)
+        if output_char_offsets or output_word_offsets:
+            return Wav2Vec2CTCTokenizerOutput(text, out["char_offsets"], out["word_offsets"])
+        return text
+
+    def batch_decode(
+        self,
+        sequences: Sequence[Sequence[int]] | Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+        output_char_offsets: bool = False,
+        output_word_offsets: bool = False,
+        **kwargs: Any,
+    ) -> list[str] | Wav2Vec2CTCTokenizerOutput:
+        """`decode` each sequence; with offsets, one output holding lists (text, offsets)."""
+        decoded = [
+            self.decode(
+                seq,
+                skip_special_tokens=skip_special_tokens,
+                clean_up_tokenization_spaces=clean_up_tokenization_spaces,
+                output_char_offsets=output_char_offsets,
+                output_word_offsets=output_word_offsets,
+                **kwargs,
+            )
+            for seq in sequences
+        ]
+        if not (output_char_offsets or output_word_offsets):
+            return decoded
+        return Wav2Vec2CTCTokenizerOutput(
+            text=[d.text for d in decoded],
+            char_offsets=[d.char_offsets for d in decoded] if output_char_offsets else None,
+            word_offsets=[d.word_offsets for d in decoded] if output_word_offsets else None,
+        )
+
+    def convert_tokens_to_string(
+        self,
+        tokens: list[str],
+        group_tokens: bool = True,
+        spaces_between_special_tokens: bool = False,
+        output_char_offsets: bool = False,
+        output_word_offsets: bool = False,
+    ) -> dict[str, Any]:
+        """CTC tokens -> {"text", "char_offsets", "word_offsets"} (offsets None unless asked)."""
+        if not tokens:
+            return {"text": "", "char_offsets": [], "word_offsets": []}
+        if group_tokens:  # merge repeats: each kept token covers `count` frames
+            groups = [(t, len(list(g))) for t, g in groupby(tokens)]
+        else:
+            groups = [(t, 1) for t in tokens]
+        char_offsets = []
+        end = 0
+        for token, count in groups:
+            start, end = end, end + count
+            if token != self.pad_token:  # the CTC blank
+                char = (
+                    self.replace_word_delimiter_char
+                    if token == self.word_delimiter_token
+                    else token
+                )
+                char_offsets.append({"char": char, "start_offset": start, "end_offset": end})
+        chars = [c["char"] for c in char_offsets]
+        text = (" " if spaces_between_special_tokens else "").join(chars).strip()
+        if self.do_lower_case:
+            text = text.lower()
+        words = None
+        if output_word_offsets:
+            words = word_offsets(char_offsets, self.replace_word_delimiter_char)
+        return {
+            "text": text,
+            "char_offsets": char_offsets if output_char_offsets else None,
+            "word_offsets": words,
+        }
+
+    # ---- saving and loading -------------------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """The `tokenizer_config.json` contents, as the reference writes them."""
+        decoder = {}
+        for token in sorted(self._unsplit, key=self.convert_tokens_to_ids):
+            strip = token in self._strips
+            decoder[str(self.convert_tokens_to_ids(token))] = {
+                "content": token,
+                "lstrip": strip,
+                "normalized": False,
+                "rstrip": strip,
+                "single_word": False,
+                "special": not strip,
+            }
+        config = {
+            "model_max_length": VERY_LARGE_INTEGER,
+            **self.extra,
+            "added_tokens_decoder": decoder,
+            "backend": "custom",
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "unk_token": self.unk_token,
+            "pad_token": self.pad_token,
+            "word_delimiter_token": self.word_delimiter_token,
+            "replace_word_delimiter_char": self.replace_word_delimiter_char,
+            "do_lower_case": self.do_lower_case,
+            "target_lang": self.target_lang,
+            "tokenizer_class": type(self).__name__,
+        }
+        if self.clean_up_tokenization_spaces:
+            config["clean_up_tokenization_spaces"] = True
+        if self.padding_side != "right":
+            config["padding_side"] = self.padding_side
+        return config
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, extra_config: Mapping[str, Any] | None = None
+    ) -> tuple[str, ...]:
+        """Write vocab.json, tokenizer_config.json, special_tokens_map.json (and
+        added_tokens.json for special tokens outside the vocabulary), each atomically.
+        `extra_config` adds keys to tokenizer_config.json (the processor adds its class)."""
+        os.makedirs(save_directory, exist_ok=True)
+        files = {
+            VOCAB_NAME: self.vocab,
+            TOKENIZER_CONFIG_NAME: {**self.to_config(), **(extra_config or {})},
+            SPECIAL_TOKENS_MAP_NAME: {
+                k: getattr(self, k) for k in SPECIAL_TOKEN_KEYS if getattr(self, k) is not None
+            },
+        }
+        if self.added_tokens_encoder:
+            files[ADDED_TOKENS_NAME] = self.added_tokens_encoder
+        paths = []
+        for name, content in files.items():
+            paths.append(os.path.join(save_directory, name))
+            text = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            atomic_write_text(paths[-1], text)
+        return tuple(paths)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> Wav2Vec2CTCTokenizer:
+        """Load from a folder saved by this class or the reference; `overrides` win."""
+        path = os.fspath(path)
+        if not os.path.isfile(os.path.join(path, VOCAB_NAME)):
+            raise FileNotFoundError(f"{path}: no {VOCAB_NAME}")
+        config = _read_json(os.path.join(path, TOKENIZER_CONFIG_NAME)) or {}
+        special_map = _read_json(os.path.join(path, SPECIAL_TOKENS_MAP_NAME)) or {}
+        for key in SPECIAL_TOKEN_KEYS:  # older folders keep them in special_tokens_map.json
+            if key in special_map and key not in config:
+                config[key] = special_map[key]
+        with open(os.path.join(path, VOCAB_NAME), encoding="utf-8") as f:
+            vocab = json.load(f)
+        base = vocab[config["target_lang"]] if config.get("target_lang") else vocab
+        added = {
+            entry["content"]: int(i)
+            for i, entry in config.get("added_tokens_decoder", {}).items()
+            if entry["content"] not in base
+        }
+        added_file = _read_json(os.path.join(path, ADDED_TOKENS_NAME)) or {}
+        added.update({k: v for k, v in added_file.items() if k not in base})
+        config.update(overrides)
+        config.setdefault("added_tokens", added)
+        return cls(vocab=vocab, **config)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(vocab_size={self.vocab_size}, "
+            f"do_lower_case={self.do_lower_case}, word_delimiter={self.word_delimiter_token!r})"
+        )
+
+
+def word_offsets(char_offsets: Offsets, word_delimiter_char: str = " ") -> Offsets:
+    """Group character offsets into words separated by `word_delimiter_char`."""
+    words: Offsets = []
+    for is_space, group in groupby(char_offsets, key=lambda c: c["char"] == word_delimiter_char):
+        if not is_space:
+            group = list(group)
+            words.append(
+                {
+                    "word": "".join(c["char"] for c in group),
+                    "start_offset": group[0]["start_offset"],
+                    "end_offset": group[-1]["end_offset"],
+                }
+            )
+    return words
+
+
+def clean_up_tokenization(text: str) -> str:
+    """The reference's clean-up of spaces before punctuation and English contractions."""
+    for before, after in _CLEAN_UPS:
+        text = text.replace(before, after)
+    return text
+
+
+def _content(token: Any) -> str | None:
+    """A special token as saved: a string, or a dict {"content": ...} (serialised AddedToken)."""
+    return token["content"] if isinstance(token, Mapping) else token
+
+
+def _to_list(ids: Any) -> list[int]:
+    """Ids as a list of ints; an int, array or tensor (one sequence) is accepted too."""
+    if hasattr(ids, "tolist"):  # numpy array, torch tensor
+        ids = ids.tolist()
+    return [int(ids)] if isinstance(ids, (int, np.integer)) else list(ids)
+
+
+def _as_batch(seqs: Any) -> tuple[list[list[int]], bool]:
+    """One sequence or a batch of them -> (list of lists of ints, whether it was one)."""
+    seqs = seqs.tolist() if hasattr(seqs, "tolist") else list(seqs)
+    single = bool(seqs) and isinstance(seqs[0], (int, np.integer))
+    return ([_to_list(seqs)] if single else [_to_list(s) for s in seqs]), single
+
+
+def _read_json(path: str) -> Any:
+    """The parsed file, or None when it does not exist."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _pad_list(x: list[int], length: int, value: int, left: bool) -> list[int]:
+    pad = [value] * max(length - len(x), 0)
+    return pad + x if left else x + pad
