@@ -11,6 +11,10 @@ PY ?= .venv/bin/python
 install: .venv/bin/python
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# KenLM (optional, for beam search with an n-gram LM) builds from source in about a minute;
+	# the LM tests skip when it is missing, so a failed build does not stop the tests.
+	$(PY) -c "import kenlm" 2>/dev/null || $(PY) -m pip install -q kenlm==0.3.0 \
+		|| echo "warning: kenlm did not install; LM tests will be skipped"
 
 lint:
 	$(PY) -m ruff check .

@@ -79,9 +79,60 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return n
+
+
+def _add_decoding_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model directory or hub id (default: the bundled model)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="chunks per forward pass")
+    p.add_argument(
+        "--chunk-length",
+        type=float,
+        default=30.0,
+        help="split longer audio into chunks of this many seconds (0: never)",
+    )
+    p.add_argument(
+        "--stride",
+        type=float,
+        default=None,
+        help="seconds dropped at each inner chunk edge (default: chunk length / 6)",
+    )
+    p.add_argument(
+        "--beam-size",
+        type=_positive_int,
+        default=1,
+        help="1: greedy decoding; more: CTC prefix beam search",
+    )
+    p.add_argument("--lm", help="KenLM n-gram (ARPA or binary) for beam search")
+    p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .commands import evaluate_cmd, transcribe_cmd
+    from .writers import FORMATS
+
     p = argparse.ArgumentParser(prog="w2vc", description="Wav2Vec2-Conformer speech models")
     sub = p.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("transcribe", help="speech to text for audio files or folders")
+    tr.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    _add_decoding_options(tr)
+    tr.add_argument("--output-format", choices=FORMATS, default="txt")
+    tr.add_argument("--output-dir", help="write one file per input here (in --output-format)")
+    tr.add_argument("--timestamps", choices=["word", "char"], help="word or character timings")
+    tr.set_defaults(func=transcribe_cmd)
+
+    ev = sub.add_parser("evaluate", help="WER and CER on a manifest (path<TAB>transcript)")
+    ev.add_argument("manifest")
+    _add_decoding_options(ev)
+    ev.add_argument("--json", help="write per-utterance results to this file")
+    ev.set_defaults(func=evaluate_cmd)
+
     info = sub.add_parser("info", help="summarise a model directory")
     info.add_argument("model_dir")
     info.set_defaults(func=_info)

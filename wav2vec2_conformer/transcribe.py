@@ -1,0 +1,295 @@
+"""Speech to text: load audio, normalise, chunk long inputs, batch by length, decode.
+
+Long inputs are cut into overlapping chunks of `chunk_length_s`; each chunk's logits lose
+`stride_s` at either inner edge and the rest is stitched. Chunk starts fall on frame boundaries
+(multiples of the feature encoder's stride), so a stitched frame sees the same samples as in a
+single pass and differs only through the encoder's limited context.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import AudioError, load_audio
+from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode
+
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
+
+
+@dataclass
+class Transcription:
+    text: str
+    duration_s: float  # audio length in seconds
+    words: list[WordTiming] | None = None  # with return_timestamps="word" or "char"
+    chars: list | None = None  # with return_timestamps="char"
+    source: str | None = None  # the file's path, when transcribing files
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "duration_s": round(self.duration_s, 3)}
+        if self.source is not None:
+            out["path"] = self.source
+        if self.words is not None:
+            out["words"] = [
+                {"word": w.word, "start": round(w.start_s, 3), "end": round(w.end_s, 3)}
+                for w in self.words
+            ]
+        if self.chars is not None:
+            out["chars"] = [
+                {"char": c.char, "start": round(c.start_s, 3), "end": round(c.end_s, 3)}
+                for c in self.chars
+            ]
+        return out
+
+
+@dataclass
+class ASRPipeline:
+    """A CTC model with its processor and decoding vocabulary, ready to transcribe."""
+
+    model: Any  # Wav2Vec2ConformerForCTC
+    processor: Any  # Wav2Vec2Processor
+    vocab: CTCVocab = field(init=False)
+
+    def __post_init__(self) -> None:
+        tok = self.processor.tokenizer
+        specials = [t for t in (tok.bos_token, tok.eos_token, tok.unk_token) if t]
+        self.vocab = CTCVocab.from_vocab_dict(
+            tok.get_vocab(),
+            blank=tok.pad_token,
+            word_delimiter=tok.word_delimiter_token,
+            specials=specials,
+        )
+        if len(self.vocab) != self.model.config.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {len(self.vocab)} tokens but the model outputs "
+                f"{self.model.config.vocab_size} classes"
+            )
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.processor.feature_extractor.sampling_rate
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.model.config.inputs_to_logits_ratio
+
+
+def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
+    """A model directory (HF layout with processor files), a hub id, an `ASRPipeline`, or None
+    for the model bundled with the package."""
+    if isinstance(model, ASRPipeline):
+        return model
+    from .checkpoint import resolve_model_dir
+    from .heads import Wav2Vec2ConformerForCTC
+    from .processor import Wav2Vec2Processor
+
+    if model is None:
+        if not (BUNDLED_MODEL / "config.json").is_file():
+            raise FileNotFoundError("no bundled model in this installation; pass a model directory")
+        model = BUNDLED_MODEL
+    path = resolve_model_dir(model)
+    if not os.path.isfile(os.path.join(path, "vocab.json")):
+        raise ValueError(f"{path}: no vocab.json; a transcription model needs its processor files")
+    return ASRPipeline(
+        Wav2Vec2ConformerForCTC.from_pretrained(path), Wav2Vec2Processor.from_pretrained(path)
+    )
+
+
+def chunk_spans(n: int, chunk: int, stride: int, hop: int) -> list[tuple[int, int, int, int]]:
+    """Cut n samples into chunks. Returns (start, end, keep_from, keep_to) in samples: each
+    chunk's slice of the input, and the part of the input it is responsible for.
+
+    `chunk` and `stride` are multiples of `hop` (samples per output frame); consecutive chunks
+    overlap by 2 * stride and hand over in the middle of the overlap.
+    """
+    if chunk <= 0 or n <= chunk:
+        return [(0, n, 0, n)]
+    step = chunk - 2 * stride
+    if step <= 0 or stride % hop or chunk % hop:
+        raise ValueError("chunk_length_s must exceed 2 * stride_s; both multiples of a frame")
+    spans = []
+    start = 0
+    while True:
+        end = min(start + chunk, n)
+        last = end == n
+        keep_from = 0 if start == 0 else start + stride
+        keep_to = n if last else start + step + stride
+        spans.append((start, end, keep_from, keep_to))
+        if last:
+            return spans
+        start += step
+
+
+@dataclass
+class _Piece:
+    item: int  # which input it belongs to
+    values: np.ndarray  # normalised samples of this chunk
+    start: int  # sample offset of the chunk in its input
+    keep: tuple[int, int]  # sample range of the input this chunk answers for
+
+
+def _logits_for(pipe: ASRPipeline, pieces: list[_Piece], batch_size: int) -> list[np.ndarray]:
+    """Run the model on pieces batched by similar length; each piece's valid log-probs."""
+    model, hop = pipe.model, pipe.samples_per_frame
+    use_mask = bool(pipe.processor.feature_extractor.return_attention_mask)
+    device = next(model.parameters()).device
+    out: list[np.ndarray | None] = [None] * len(pieces)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        lengths = [len(pieces[i].values) for i in idx]
+        x = np.zeros((len(idx), max(lengths)), dtype=np.float32)
+        mask = np.zeros_like(x, dtype=np.int64)
+        for row, i in enumerate(idx):
+            x[row, : lengths[row]] = pieces[i].values
+            mask[row, : lengths[row]] = 1
+        xt = torch.from_numpy(x).to(device)
+        mt = torch.from_numpy(mask).to(device) if use_mask else None
+        with torch.inference_mode():
+            logp = model(xt, attention_mask=mt).logits.float().log_softmax(-1).cpu().numpy()
+        frames = model.feat_extract_output_lengths(torch.tensor(lengths)).tolist()
+        for row, i in enumerate(idx):
+            p = pieces[i]
+            first = (p.keep[0] - p.start) // hop
+            last = frames[row] if p.keep[1] == 0 else min((p.keep[1] - p.start) // hop, frames[row])
+            out[i] = logp[row, first:last]
+    return out
+
+
+def transcribe_arrays(
+    pipe: ASRPipeline,
+    waveforms: Sequence[np.ndarray],
+    *,
+    batch_size: int = 8,
+    chunk_length_s: float | None = 30.0,
+    stride_s: float | None = None,
+) -> list[np.ndarray]:
+    """Log-probabilities (frames, vocab) per waveform (already at the model's rate), chunked."""
+    sr, hop = pipe.sampling_rate, pipe.samples_per_frame
+    need = pipe.model.config.receptive_field
+    chunk = int(round((chunk_length_s or 0) * sr / hop)) * hop
+    if stride_s is None:
+        stride_s = (chunk_length_s or 0) / 6
+    stride = max(int(round(stride_s * sr / hop)), 1) * hop
+    fe = pipe.processor.feature_extractor
+    pieces: list[_Piece] = []
+    for item, wav in enumerate(waveforms):
+        if len(wav) < need:
+            raise AudioError(f"audio of {len(wav)} samples is shorter than the model's {need}")
+        values = fe(wav, sampling_rate=sr, return_tensors="np")["input_values"][0]
+        for start, end, k0, k1 in chunk_spans(len(values), chunk, stride, hop):
+            pieces.append(
+                _Piece(item, values[start:end], start, (k0, k1 if k1 < len(values) else 0))
+            )
+    # keep_to = 0 marks "to the end": the last chunk keeps all its frames
+    logps = _logits_for(pipe, pieces, batch_size)
+    merged: list[list[np.ndarray]] = [[] for _ in waveforms]
+    for p, lp in zip(pieces, logps, strict=True):
+        merged[p.item].append(lp)
+    return [np.concatenate(parts, axis=0) for parts in merged]
+
+
+def decode_logprobs(
+    pipe: ASRPipeline,
+    logp: np.ndarray,
+    *,
+    beam_size: int = 1,
+    lm: Any = None,
+    hotwords: Iterable[str] = (),
+    timestamps: bool = False,
+) -> DecodeResult:
+    spf = pipe.samples_per_frame / pipe.sampling_rate
+    if beam_size <= 1 and lm is None and not list(hotwords):
+        return greedy_decode(logp, pipe.vocab, timestamps=timestamps, seconds_per_frame=spf)
+    from .beam_search import beam_search_decode
+
+    return beam_search_decode(
+        logp,
+        pipe.vocab,
+        beam_size=max(beam_size, 1),
+        lm=lm,
+        hotwords=list(hotwords),
+        timestamps=timestamps,
+        seconds_per_frame=spf,
+    )
+
+
+def transcribe(
+    audio_or_paths: Any,
+    model: str | os.PathLike | ASRPipeline | None = None,
+    *,
+    batch_size: int = 8,
+    chunk_length_s: float | None = 30.0,
+    stride_s: float | None = None,
+    beam_size: int = 1,
+    lm: str | os.PathLike | None = None,
+    hotwords: Iterable[str] = (),
+    return_timestamps: str | None = None,
+) -> Transcription | list[Transcription]:
+    """Transcribe audio: a path, a 1-D array at the model's sampling rate, or a list of them.
+
+    Args:
+        model: model directory, hub id, loaded `ASRPipeline`, or None for the bundled model.
+        batch_size: chunks per forward pass (inputs of similar length are batched together).
+        chunk_length_s: split longer inputs into chunks of this many seconds (None: never).
+        stride_s: overlap dropped at each inner chunk edge; default chunk_length_s / 6.
+        beam_size: 1 for greedy decoding; more for CTC prefix beam search.
+        lm: KenLM n-gram (ARPA or binary) for beam search; hotwords: words to favour.
+        return_timestamps: None, "word" or "char" (words and characters, in seconds).
+    """
+    if return_timestamps not in (None, "word", "char"):
+        raise ValueError(
+            f"return_timestamps must be None, 'word' or 'char', got {return_timestamps!r}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    pipe = load_pipeline(model)
+    single = isinstance(audio_or_paths, str | os.PathLike | np.ndarray | torch.Tensor)
+    items = [audio_or_paths] if single else list(audio_or_paths)
+    waves, sources = [], []
+    for a in items:
+        if isinstance(a, str | os.PathLike):
+            waves.append(load_audio(a, pipe.sampling_rate))
+            sources.append(os.fspath(a))
+        else:
+            arr = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.floating):
+                raise ValueError(f"audio arrays must be 1-D float, got {arr.dtype} {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise AudioError("audio array contains NaN or infinite samples")
+            waves.append(arr.astype(np.float32))
+            sources.append(None)
+    logps = transcribe_arrays(
+        pipe, waves, batch_size=batch_size, chunk_length_s=chunk_length_s, stride_s=stride_s
+    )
+    lm_model = None
+    if lm is not None:
+        from .lm import NGramLM
+
+        lm_model = NGramLM(lm)
+    out = []
+    for wav, src, lp in zip(waves, sources, logps, strict=True):
+        res = decode_logprobs(
+            pipe,
+            lp,
+            beam_size=beam_size,
+            lm=lm_model,
+            hotwords=hotwords,
+            timestamps=return_timestamps is not None,
+        )
+        out.append(
+            Transcription(
+                text=res.text,
+                duration_s=len(wav) / pipe.sampling_rate,
+                words=res.words if return_timestamps else None,
+                chars=res.chars if return_timestamps == "char" else None,
+                source=src,
+            )
+        )
+    return out[0] if single else out
