@@ -185,3 +185,29 @@ def test_config_overrides_and_unknown_keys_roundtrip(tmp_path):
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert again["my_custom_key"] == {"a": 1}
     assert again["architectures"] == ["Wav2Vec2ConformerForCTC"]
+
+
+def test_hub_id_goes_through_huggingface_hub(tmp_path, monkeypatch):
+    """A hub id is fetched with huggingface_hub.snapshot_download (faked here: no network)."""
+    hub = pytest.importorskip("huggingface_hub")
+    torch.manual_seed(0)
+    w.Wav2Vec2ConformerForCTC(tiny()).save_pretrained(tmp_path)
+    asked = {}
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        asked["repo_id"] = repo_id
+        return str(tmp_path)
+
+    monkeypatch.setattr(hub, "snapshot_download", fake_snapshot_download)
+    model = w.Wav2Vec2ConformerForCTC.from_pretrained("some-org/some-model")
+    assert asked["repo_id"] == "some-org/some-model"
+    assert model.config.vocab_size == TINY["vocab_size"]
+
+
+def test_hub_id_offline_is_a_clear_error(monkeypatch, tmp_path):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(CheckpointError, match="could not download") as e:
+        w.Wav2Vec2ConformerForCTC.from_pretrained("facebook/wav2vec2-conformer-rope-large")
+    assert "\n" not in str(e.value)

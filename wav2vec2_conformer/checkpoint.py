@@ -62,8 +62,9 @@ def resolve_model_dir(path: str | os.PathLike) -> str:
     try:
         return snapshot_download(repo_id=path, allow_patterns=patterns)
     except Exception as e:  # network errors, missing repo, offline mode
+        reason = " ".join(str(e).split())[:300]  # hub errors span several lines
         raise CheckpointError(
-            f"{path}: could not download from the hub ({type(e).__name__}: {e})"
+            f"{path}: could not download from the hub ({type(e).__name__}: {reason})"
         ) from None
 
 
