@@ -79,6 +79,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corpus(argv: list[str]) -> int:
+    from .corpus import main as corpus_main
+
+    return corpus_main(argv)
+
+
 def _positive_int(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -133,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write per-utterance results to this file")
     ev.set_defaults(func=evaluate_cmd)
 
+    corpus = sub.add_parser(
+        "corpus",
+        help="synthesise an English speech corpus (see scripts/install_tts.sh)",
+        add_help=False,
+    )
+    corpus.set_defaults(func=lambda a: _corpus([]))  # main() hands its arguments over
+
     info = sub.add_parser("info", help="summarise a model directory")
     info.add_argument("model_dir")
     info.set_defaults(func=_info)
@@ -142,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["corpus"]:  # the corpus builder parses its own options
+        return _corpus(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
