@@ -11,8 +11,8 @@ PY ?= .venv/bin/python
 install: .venv/bin/python
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
-	# KenLM (optional, for beam search with an n-gram LM) builds from source in about a minute;
-	# the LM tests skip when it is missing, so a failed build does not stop the tests.
+	# KenLM (optional: faster n-gram scoring and binary LMs) builds from source in about a
+	# minute; its tests skip when it is missing (the pure-Python ARPA scorer is tested anyway).
 	$(PY) -c "import kenlm" 2>/dev/null || $(PY) -m pip install -q kenlm==0.3.0 \
 		|| echo "warning: kenlm did not install; LM tests will be skipped"
 

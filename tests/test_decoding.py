@@ -17,7 +17,8 @@ from wav2vec2_conformer.decoding import (
     align,
     greedy_decode,
 )
-from wav2vec2_conformer.lm import KENLM_MISSING, NGramLM
+from wav2vec2_conformer.lm import NGramLM, load_lm
+from wav2vec2_conformer.ngram import ArpaLM
 
 try:
     import kenlm  # noqa: F401
@@ -340,6 +341,16 @@ def write_arpa(path, unigrams: dict[str, tuple[float, float]], bigrams: dict[str
     return path
 
 
+@pytest.fixture(params=["kenlm", "python"])
+def make_lm(request):
+    """Both n-gram implementations: KenLM's `NGramLM` and the pure-Python `ArpaLM`."""
+    if request.param == "kenlm":
+        if not HAVE_KENLM:
+            pytest.skip("kenlm not installed (pip install kenlm)")
+        return NGramLM
+    return ArpaLM
+
+
 @pytest.fixture
 def arpa(tmp_path):
     # as single words KAT is likelier than CAT; after THE, CAT is much likelier
@@ -356,12 +367,11 @@ CAT_OR_KAT = [{"K": 0.5, "C": 0.45}, {"A": 0.9}, {"<pad>": 0.9}, {"T": 0.9}]
 THE = [{"T": 0.9}, {"H": 0.9}, {"E": 0.9}, {"|": 0.9}]
 
 
-@needs_kenlm
-def test_lm_decides_between_acoustically_close_words(arpa):
+def test_lm_decides_between_acoustically_close_words(make_lm, arpa):
     alone, after_the = probs(*CAT_OR_KAT), probs(*THE, *CAT_OR_KAT)
     assert beam_search_decode(alone, VOCAB).text == "KAT"
     assert beam_search_decode(after_the, VOCAB).text == "THE KAT"
-    lm = NGramLM(arpa)
+    lm = make_lm(arpa)
     # unigram: KAT is the likelier word too; bigram: THE CAT wins over THE KAT
     assert beam_search_decode(alone, VOCAB, lm=lm).text == "KAT"
     result = beam_search_decode(after_the, VOCAB, lm=lm, timestamps=True)
@@ -373,21 +383,19 @@ def test_lm_decides_between_acoustically_close_words(arpa):
     assert beam_search_decode(after_the, VOCAB, lm=str(arpa)).text == "THE CAT"
 
 
-@needs_kenlm
-def test_beta_is_a_word_insertion_bonus(arpa):
+def test_beta_is_a_word_insertion_bonus(make_lm, arpa):
     # a word break between A and B is less likely than not (0.4 vs 0.6)
     lp = probs({"A": 0.9}, {"|": 0.4, "<pad>": 0.55}, {"B": 0.9})
     assert beam_search_decode(lp, VOCAB).text == "AB"
-    lm = NGramLM(arpa)
+    lm = make_lm(arpa)
     assert beam_search_decode(lp, VOCAB, lm=lm, alpha=0.1, beta=0.0).text == "AB"
     assert beam_search_decode(lp, VOCAB, lm=lm, alpha=0.1, beta=3.0).text == "A B"
 
 
-@needs_kenlm
-def test_lm_score_is_alpha_times_ln_prob_plus_beta(arpa):
+def test_lm_score_is_alpha_times_ln_prob_plus_beta(make_lm, arpa):
     lp = peaky("THE|CAT", peak=30.0)
     acoustic = greedy_decode(lp, VOCAB).score
-    result = beam_search_decode(lp, VOCAB, lm=NGramLM(arpa), alpha=0.7, beta=0.3)
+    result = beam_search_decode(lp, VOCAB, lm=make_lm(arpa), alpha=0.7, beta=0.3)
     log10_p = -1.0 + -0.2 + -1.0  # P(THE|<s>) (by backoff) + P(CAT|THE) + P(</s>|CAT)
     assert result.score == pytest.approx(acoustic + 0.7 * math.log(10) * log10_p + 2 * 0.3)
 
@@ -405,9 +413,8 @@ def test_lm_reads_its_vocabulary(arpa, tmp_path):
     assert NGramLM(arpa, unigrams=["CAT"]).unigrams == ["CAT"]
 
 
-@needs_kenlm
-def test_unknown_words_pay_unk_offset(arpa):
-    lm = NGramLM(arpa)
+def test_unknown_words_pay_unk_offset(make_lm, arpa):
+    lm = make_lm(arpa)
     # the last letter is a near tie between X (CAX, unknown to the LM) and T (CAT)
     lp = probs({"C": 0.9}, {"A": 0.9}, {"X": 0.5, "T": 0.45})
     assert beam_search_decode(lp, VOCAB).text == "CAX"
@@ -423,9 +430,8 @@ def test_unknown_words_pay_unk_offset(arpa):
     assert result.score == pytest.approx(plain - 10.0 * 9 / 6)  # longer than 6: more
 
 
-@needs_kenlm
-def test_partial_words_that_begin_no_known_word_are_penalised_early(arpa):
-    lm = NGramLM(arpa)
+def test_partial_words_that_begin_no_known_word_are_penalised_early(make_lm, arpa):
+    lm = make_lm(arpa)
     lp = probs({"Q": 0.5, "C": 0.45}, {"A": 0.9}, {"<pad>": 0.9}, {"T": 0.9})
     assert beam_search_decode(lp, VOCAB, beam_size=1).text == "QAT"
     # Q starts no word of the LM: with one beam, only an early penalty can save CAT
@@ -434,11 +440,18 @@ def test_partial_words_that_begin_no_known_word_are_penalised_early(arpa):
     assert beam_search_decode(lp, VOCAB, lm=lm, beam_size=1, alpha=0.0).text == "QAT"
 
 
-def test_lm_without_kenlm_says_how_to_install(monkeypatch, tmp_path):
+def test_lm_without_kenlm_reads_arpa_in_python_and_says_how_to_install(monkeypatch, tmp_path, arpa):
     monkeypatch.setitem(sys.modules, "kenlm", None)  # import kenlm now raises ImportError
-    with pytest.raises(ImportError, match="pip install kenlm") as err:
+    assert isinstance(load_lm(arpa), ArpaLM)
+    assert beam_search_decode(probs(*THE, *CAT_OR_KAT), VOCAB, lm=arpa).text == "THE CAT"
+    with pytest.raises(ImportError, match="pip install kenlm"):
+        NGramLM(arpa)
+    binary = tmp_path / "lm.bin"
+    binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\0")
+    with pytest.raises(ImportError, match="pip install kenlm"):
+        beam_search_decode(peaky("A"), VOCAB, lm=binary)
+    with pytest.raises(FileNotFoundError, match="missing.arpa"):
         beam_search_decode(peaky("A"), VOCAB, lm=tmp_path / "missing.arpa")
-    assert str(err.value) == KENLM_MISSING
     # without an LM the beam search needs no kenlm
     assert beam_search_decode(peaky("A"), VOCAB).text == "A"
 
@@ -488,9 +501,8 @@ def test_hotwords_must_be_spellable():
         beam_search_decode(np.zeros((2, 4)), multi, hotwords=["ac"])
 
 
-@needs_kenlm
-def test_hotwords_and_lm_together(arpa):
+def test_hotwords_and_lm_together(make_lm, arpa):
     lp = probs(*THE, *CAT_OR_KAT)
-    lm = NGramLM(arpa)
+    lm = make_lm(arpa)
     assert beam_search_decode(lp, VOCAB, lm=lm).text == "THE CAT"
     assert beam_search_decode(lp, VOCAB, lm=lm, hotwords=["KAT"]).text == "THE KAT"

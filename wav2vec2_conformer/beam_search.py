@@ -18,6 +18,7 @@ the two decoders time words the same way.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from .decoding import (
     prepare_inputs,
     result_from_path,
 )
-from .lm import Hotwords, NGramLM
+from .lm import Hotwords, NGramLM, load_lm
+from .ngram import ArpaLM
 
 DEFAULT_ALPHA = 0.5  # LM weight when an LM is given
 DEFAULT_BETA = 1.0  # word insertion bonus (ln units per word) when an LM is given
@@ -75,7 +77,9 @@ class _Search:
     """Scores that depend on the text alone: finished words (LM, beta, unknown words, hotwords)
     and partial words (hotword prefixes, prefixes of no word the LM knows)."""
 
-    def __init__(self, vocab, lm: NGramLM | None, alpha, beta, unk_offset, hotwords) -> None:
+    def __init__(
+        self, vocab, lm: NGramLM | ArpaLM | None, alpha, beta, unk_offset, hotwords
+    ) -> None:
         self.vocab, self.lm, self.hot = vocab, lm, hotwords
         self.alpha, self.beta, self.unk_offset = alpha, beta, unk_offset
         self.check_prefixes = lm is not None and lm.unigrams is not None
@@ -249,7 +253,7 @@ def beam_search_decode(
     lengths: Any = None,
     *,
     beam_size: int = 32,
-    lm: str | Path | NGramLM | None = None,
+    lm: str | Path | NGramLM | ArpaLM | None = None,
     alpha: float | None = None,
     beta: float | None = None,
     unk_offset: float | None = None,
@@ -267,7 +271,8 @@ def beam_search_decode(
         vocab: the model's output vocabulary. Special tokens count as blanks.
         lengths: `[batch]` valid frames per item (batched input only); default: all frames.
         beam_size: beams kept after each frame; 1 keeps only the best prefix.
-        lm: a KenLM model (ARPA or binary path, or a loaded `NGramLM` to reuse across calls).
+        lm: an n-gram LM: an ARPA or KenLM binary path (see `lm.load_lm`), or a loaded
+            `NGramLM` / `ngram.ArpaLM` to reuse across calls.
             Words are the vocabulary's tokens between delimiters, case as in the vocabulary.
         alpha: weight of the LM's natural-log probability; default 0.5. Only with `lm`.
         beta: bonus per word, natural-log units, against the LM's cost per word; default 1.0.
@@ -303,8 +308,8 @@ def beam_search_decode(
         raise ValueError("alpha, beta and unk_offset weight the language model: pass lm= as well")
     if (lm is not None or hotwords) and vocab.word_delimiter is None:
         raise ValueError("a language model or hotwords need a vocabulary with a word delimiter")
-    if lm is not None and not isinstance(lm, NGramLM):
-        lm = NGramLM(lm)
+    if isinstance(lm, str | os.PathLike):
+        lm = load_lm(lm)
     alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
     beta = DEFAULT_BETA if beta is None else float(beta)
     unk_offset = DEFAULT_UNK_OFFSET if unk_offset is None else float(unk_offset)

@@ -79,6 +79,17 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lm(args: argparse.Namespace) -> int:
+    from .ngram import estimate, read_sentences, write_arpa
+
+    sentences = read_sentences(args.inputs, args.case)
+    model = estimate(sentences, args.order)
+    write_arpa(model, args.out)
+    counts = ", ".join(f"{len(model[n]):,} {n}-grams" for n in sorted(model))
+    print(f"wrote {args.out}: {len(sentences):,} sentences -> {counts}")
+    return 0
+
+
 def _corpus(argv: list[str]) -> int:
     from .corpus import main as corpus_main
 
@@ -93,7 +104,9 @@ def _positive_int(text: str) -> int:
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model directory or hub id (default: the bundled model)")
+    p.add_argument(
+        "--model", help="model directory, hub id or 'bundled' (default: the bundled model)"
+    )
     p.add_argument("--batch-size", type=_positive_int, default=8, help="chunks per forward pass")
     p.add_argument(
         "--chunk-length",
@@ -110,10 +123,18 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--beam-size",
         type=_positive_int,
-        default=1,
-        help="1: greedy decoding; more: CTC prefix beam search",
+        default=None,
+        help="1: greedy decoding; more: CTC prefix beam search "
+        "(default: 1, or 32 with a language model)",
     )
-    p.add_argument("--lm", help="KenLM n-gram (ARPA or binary) for beam search")
+    p.add_argument(
+        "--lm",
+        help="n-gram LM (ARPA; KenLM binary with kenlm) for beam search "
+        "(default: the model folder's language_model/, if any)",
+    )
+    p.add_argument("--no-lm", action="store_true", help="ignore the model's language model")
+    p.add_argument("--alpha", type=float, help="LM weight (default: the model's, else 0.5)")
+    p.add_argument("--beta", type=float, help="word bonus with an LM (default: model's, else 1)")
     p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
 
@@ -139,12 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write per-utterance results to this file")
     ev.set_defaults(func=evaluate_cmd)
 
+    from .train.cli import register as register_training
+
+    register_training(sub)  # finetune, pretrain
+
     corpus = sub.add_parser(
         "corpus",
         help="synthesise an English speech corpus (see scripts/install_tts.sh)",
         add_help=False,
     )
     corpus.set_defaults(func=lambda a: _corpus([]))  # main() hands its arguments over
+
+    lm = sub.add_parser("lm", help="estimate a word n-gram LM (ARPA) from transcripts")
+    lm.add_argument("inputs", nargs="+", metavar="TEXT_OR_MANIFEST", help=".txt or .tsv files")
+    lm.add_argument("--out", required=True, help="ARPA file to write (.arpa or .arpa.gz)")
+    lm.add_argument("--order", type=int, default=3, help="n of the n-grams (default 3)")
+    lm.add_argument(
+        "--case", choices=["keep", "lower", "upper"], default="keep", help="as the vocabulary"
+    )
+    lm.set_defaults(func=_lm)
 
     info = sub.add_parser("info", help="summarise a model directory")
     info.add_argument("model_dir")

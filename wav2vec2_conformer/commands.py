@@ -15,8 +15,10 @@ from .audio import AudioError, list_audio_files, load_audio
 from .fileio import atomic_write_text
 from .transcribe import (
     ASRPipeline,
+    Decoding,
     Transcription,
     decode_logprobs,
+    decoding_for,
     load_pipeline,
     transcribe_arrays,
 )
@@ -27,18 +29,15 @@ def _err(command: str, message: str) -> None:
     tqdm.write(f"w2vc {command}: error: {message}", file=sys.stderr)
 
 
-def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, object]:
+def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     pipe = load_pipeline(args.model)
-    lm = None
-    if args.lm:
-        from .lm import NGramLM
-
-        lm = NGramLM(args.lm)
-    return pipe, lm
+    lm = False if args.no_lm else args.lm
+    decoding = decoding_for(pipe, args.beam_size, lm, args.hotword, args.alpha, args.beta)
+    return pipe, decoding
 
 
 def _duration(path: str) -> float:
@@ -55,7 +54,7 @@ def run_files(
 ) -> int:
     """Transcribe `paths` in groups of `batch_size` files, calling `on_result(path, result)` as
     each group finishes; returns the number of files that failed."""
-    pipe, lm = _setup(args)
+    pipe, decoding = _setup(args)
     need = pipe.model.config.receptive_field
     failed = 0
     total = sum(_duration(p) for p in paths)
@@ -98,14 +97,7 @@ def run_files(
             done += 1
             bar.update(round(len(wav) / pipe.sampling_rate, 1))
             bar.set_description(f"{command} {done}/{len(paths)} files")
-            res = decode_logprobs(
-                pipe,
-                lp,
-                beam_size=args.beam_size,
-                lm=lm,
-                hotwords=args.hotword,
-                timestamps=timestamps,
-            )
+            res = decode_logprobs(pipe, lp, decoding, timestamps=timestamps)
             on_result(
                 path,
                 Transcription(

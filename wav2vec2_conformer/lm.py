@@ -1,7 +1,8 @@
 """Word-level scores for CTC beam search: a KenLM n-gram model and hotword boosting.
 
 Both score whole words, in natural-log units, so the beam search can add them to acoustic
-log-probabilities. KenLM is optional: importing this module never needs it, loading a model does.
+log-probabilities. KenLM is optional: importing this module never needs it; without it,
+`load_lm` reads ARPA files with the pure-Python `ngram.ArpaLM` (same scores, slower).
 """
 
 from __future__ import annotations
@@ -19,6 +20,21 @@ KENLM_MISSING = (
     "decoding with a language model needs the kenlm package, which is not installed; "
     "install it with `pip install kenlm` (it builds from source, about a minute)"
 )
+
+
+def load_lm(path: str | Path, unigrams: Iterable[str] | None = None) -> Any:
+    """An n-gram LM for the beam search: KenLM's (`NGramLM`) when kenlm is installed, else the
+    pure-Python `ngram.ArpaLM` for ARPA files (a KenLM binary file needs kenlm)."""
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        path = Path(path)
+        if path.is_file() and _is_kenlm_binary(path):
+            raise ImportError(KENLM_MISSING + " (or give the model as an ARPA file)") from None
+        from .ngram import ArpaLM
+
+        return ArpaLM(path)
+    return NGramLM(path, unigrams)
 
 
 class NGramLM:

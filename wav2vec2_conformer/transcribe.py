@@ -8,6 +8,7 @@ single pass and differs only through the encoder's limited context.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from .audio import AudioError, load_audio
 from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
+LM_FOLDER = "language_model"  # a model folder's n-gram LM: an ARPA/KenLM file + attrs.json
+LM_SUFFIXES = (".arpa", ".arpa.gz", ".bin", ".binary")
+DEFAULT_LM_BEAM = 32
 
 
 @dataclass
@@ -54,6 +58,7 @@ class ASRPipeline:
 
     model: Any  # Wav2Vec2ConformerForCTC
     processor: Any  # Wav2Vec2Processor
+    model_dir: str | None = None  # where it was loaded from (its language_model/, if any)
     vocab: CTCVocab = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,14 +87,14 @@ class ASRPipeline:
 
 def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
     """A model directory (HF layout with processor files), a hub id, an `ASRPipeline`, or None
-    for the model bundled with the package."""
+    (or "bundled") for the model shipped inside the package."""
     if isinstance(model, ASRPipeline):
         return model
     from .checkpoint import resolve_model_dir
     from .heads import Wav2Vec2ConformerForCTC
     from .processor import Wav2Vec2Processor
 
-    if model is None:
+    if model is None or (str(model) == "bundled" and not os.path.exists(model)):
         if not (BUNDLED_MODEL / "config.json").is_file():
             raise FileNotFoundError("no bundled model in this installation; pass a model directory")
         model = BUNDLED_MODEL
@@ -97,7 +102,76 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
     if not os.path.isfile(os.path.join(path, "vocab.json")):
         raise ValueError(f"{path}: no vocab.json; a transcription model needs its processor files")
     return ASRPipeline(
-        Wav2Vec2ConformerForCTC.from_pretrained(path), Wav2Vec2Processor.from_pretrained(path)
+        Wav2Vec2ConformerForCTC.from_pretrained(path),
+        Wav2Vec2Processor.from_pretrained(path),
+        model_dir=str(path),
+    )
+
+
+@dataclass
+class Decoding:
+    """How log-probabilities become text: greedy (beam_size 1, no LM, no hotwords) or CTC prefix
+    beam search with an n-gram LM (weights alpha, beta, unk_offset; None: the search's
+    defaults) and hotwords."""
+
+    beam_size: int = 1
+    lm: Any = None  # a loaded LM (`lm.load_lm`)
+    alpha: float | None = None
+    beta: float | None = None
+    unk_offset: float | None = None
+    hotwords: tuple[str, ...] = ()
+
+
+def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
+    """(LM file, attrs) of `model_dir/language_model/`, or None when it has none.
+
+    attrs.json holds the decoding settings tuned for it: alpha, beta, unk_score_offset (the
+    names pyctcdecode uses) and beam_size."""
+    folder = Path(model_dir) / LM_FOLDER
+    if not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(LM_SUFFIXES))
+    if not files:
+        raise ValueError(f"{folder}: no language model file ({', '.join(LM_SUFFIXES)})")
+    attrs_path = folder / "attrs.json"
+    try:
+        attrs = json.loads(attrs_path.read_text(encoding="utf-8")) if attrs_path.exists() else {}
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{attrs_path}: not readable JSON ({e})") from None
+    return files[0], attrs
+
+
+def decoding_for(
+    pipe: ASRPipeline,
+    beam_size: int | None = None,
+    lm: Any = None,
+    hotwords: Iterable[str] = (),
+    alpha: float | None = None,
+    beta: float | None = None,
+) -> Decoding:
+    """Decoding settings. `lm`: an LM path or loaded LM, False for none, or None for the model
+    folder's language_model/ when it has one (with its attrs.json settings). `beam_size` None:
+    the LM's beam size (attrs, else 32) with an LM, 1 without."""
+    attrs: dict = {}
+    if lm is None and pipe.model_dir is not None:
+        found = model_language_model(pipe.model_dir)
+        if found is not None:
+            lm, attrs = found
+    if lm is None or lm is False:
+        if alpha is not None or beta is not None:
+            raise ValueError("alpha and beta weight a language model, and none is in use")
+        return Decoding(beam_size or 1, hotwords=tuple(hotwords))
+    if isinstance(lm, str | os.PathLike):
+        from .lm import load_lm
+
+        lm = load_lm(lm)
+    return Decoding(
+        beam_size=beam_size or int(attrs.get("beam_size", DEFAULT_LM_BEAM)),
+        lm=lm,
+        alpha=attrs.get("alpha") if alpha is None else alpha,
+        beta=attrs.get("beta") if beta is None else beta,
+        unk_offset=attrs.get("unk_score_offset"),
+        hotwords=tuple(hotwords),
     )
 
 
@@ -196,25 +270,23 @@ def transcribe_arrays(
 
 
 def decode_logprobs(
-    pipe: ASRPipeline,
-    logp: np.ndarray,
-    *,
-    beam_size: int = 1,
-    lm: Any = None,
-    hotwords: Iterable[str] = (),
-    timestamps: bool = False,
+    pipe: ASRPipeline, logp: np.ndarray, decoding: Decoding, timestamps: bool = False
 ) -> DecodeResult:
     spf = pipe.samples_per_frame / pipe.sampling_rate
-    if beam_size <= 1 and lm is None and not list(hotwords):
+    d = decoding
+    if d.beam_size <= 1 and d.lm is None and not d.hotwords:
         return greedy_decode(logp, pipe.vocab, timestamps=timestamps, seconds_per_frame=spf)
     from .beam_search import beam_search_decode
 
     return beam_search_decode(
         logp,
         pipe.vocab,
-        beam_size=max(beam_size, 1),
-        lm=lm,
-        hotwords=list(hotwords),
+        beam_size=max(d.beam_size, 1),
+        lm=d.lm,
+        alpha=d.alpha,
+        beta=d.beta,
+        unk_offset=d.unk_offset,
+        hotwords=list(d.hotwords),
         timestamps=timestamps,
         seconds_per_frame=spf,
     )
@@ -227,8 +299,8 @@ def transcribe(
     batch_size: int = 8,
     chunk_length_s: float | None = 30.0,
     stride_s: float | None = None,
-    beam_size: int = 1,
-    lm: str | os.PathLike | None = None,
+    beam_size: int | None = None,
+    lm: Any = None,
     hotwords: Iterable[str] = (),
     return_timestamps: str | None = None,
 ) -> Transcription | list[Transcription]:
@@ -239,8 +311,11 @@ def transcribe(
         batch_size: chunks per forward pass (inputs of similar length are batched together).
         chunk_length_s: split longer inputs into chunks of this many seconds (None: never).
         stride_s: overlap dropped at each inner chunk edge; default chunk_length_s / 6.
-        beam_size: 1 for greedy decoding; more for CTC prefix beam search.
-        lm: KenLM n-gram (ARPA or binary) for beam search; hotwords: words to favour.
+        beam_size: 1 for greedy decoding; more for CTC prefix beam search. None: 1, or the
+            language model's beam size (32 unless its attrs.json says otherwise).
+        lm: n-gram LM (ARPA, or KenLM binary with kenlm installed) for beam search; None: the
+            model folder's `language_model/` if it has one; False: none. hotwords: words to
+            favour.
         return_timestamps: None, "word" or "char" (words and characters, in seconds).
     """
     if return_timestamps not in (None, "word", "char"):
@@ -268,21 +343,10 @@ def transcribe(
     logps = transcribe_arrays(
         pipe, waves, batch_size=batch_size, chunk_length_s=chunk_length_s, stride_s=stride_s
     )
-    lm_model = None
-    if lm is not None:
-        from .lm import NGramLM
-
-        lm_model = NGramLM(lm)
+    decoding = decoding_for(pipe, beam_size, lm, hotwords)
     out = []
     for wav, src, lp in zip(waves, sources, logps, strict=True):
-        res = decode_logprobs(
-            pipe,
-            lp,
-            beam_size=beam_size,
-            lm=lm_model,
-            hotwords=hotwords,
-            timestamps=return_timestamps is not None,
-        )
+        res = decode_logprobs(pipe, lp, decoding, timestamps=return_timestamps is not None)
         out.append(
             Transcription(
                 text=res.text,

@@ -1,0 +1,148 @@
+"""Write the bundled model's card (README.md) from its training run, corpus and evaluation.
+
+    python scripts/model_card.py --run runs/bundled --corpus /work/data/corpus \
+        --eval "WER 20.00% CER 8.00%" \
+        --lm-eval "WER 12.00% CER 6.00%" --baseline "WER 36.00% CER 18.00%" \
+        --out wav2vec2_conformer/assets/model/README.md
+
+Everything in the card comes from files: the run's options file, train.log and
+metrics.jsonl (the dev curve), the corpus's voices.json and train.jsonl (voices, hours,
+augmentation), the model's config.json, and the last line of `w2vc evaluate` on the dev set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import re
+import sys
+from datetime import datetime, timedelta
+
+import yaml
+from safetensors import safe_open
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+
+
+def read_jsonl(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def wall_time(log_path: str) -> timedelta:
+    """From the 'training ...' line to the last line of train.log (times of day; runs may cross
+    midnight, and a resumed run's pause counts)."""
+    stamps = []
+    with open(log_path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"(\d\d:\d\d:\d\d) ", line)
+            if m and (stamps or " training " in line):
+                stamps.append(datetime.strptime(m.group(1), "%H:%M:%S"))
+    total = timedelta()
+    for a, b in zip(stamps, stamps[1:], strict=False):
+        total += (b - a) % timedelta(days=1)
+    return total
+
+
+def corpus_tables(corpus: str) -> tuple[str, str]:
+    rows = read_jsonl(os.path.join(corpus, "train.jsonl"))
+    by_engine: dict[str, list] = collections.defaultdict(lambda: [0, 0.0, set()])
+    augment = collections.Counter()
+    for r in rows:
+        e = by_engine[r["engine"]]
+        e[0] += 1
+        e[1] += r["seconds"] / 3600
+        e[2].add(r["voice"])
+        for kind in r.get("augment") or {"none": 1}:
+            augment[kind] += 1
+    voices = "| engine | voices | utterances | hours |\n|---|---|---|---|\n"
+    for name, (n, hours, vs) in sorted(by_engine.items(), key=lambda x: -x[1][1]):
+        voices += f"| {name} | {len(vs)} | {n:,} | {hours:.2f} |\n"
+    aug = ", ".join(f"{k} {100 * v / len(rows):.0f}%" for k, v in augment.most_common())
+    return voices, aug
+
+
+def dev_curve(metrics: list[dict]) -> str:
+    table = "| update | epoch | train loss | dev loss | dev WER % | dev CER % |\n"
+    table += "|---|---|---|---|---|---|\n"
+    last_train: dict = {}
+    for r in metrics:
+        if r["split"] == "train":
+            last_train = r
+        elif r["split"] == "dev":
+            table += (
+                f"| {r['update']} | {last_train.get('epoch', '')} | "
+                f"{last_train.get('loss', float('nan')):.3f} | {r['loss']:.3f} | "
+                f"{r['wer']:.2f} | {r['cer']:.2f} |\n"
+            )
+    return table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, help="the fine-tuning run's --out folder")
+    p.add_argument("--corpus", required=True, help="the corpus folder (w2vc corpus --out)")
+    p.add_argument("--model", default="wav2vec2_conformer/assets/model")
+    p.add_argument("--eval", required=True, help="w2vc evaluate --no-lm on dev: its last line")
+    p.add_argument("--lm-eval", required=True, help="w2vc evaluate on dev with the model's LM")
+    p.add_argument("--baseline", required=True, help="scripts/pocketsphinx_baseline.py on dev")
+    p.add_argument("--options", default="scripts/bundled_model.yaml", help="the run's --config")
+    p.add_argument("--note", default="", help="a sentence on the run's history, if any")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+
+    log = os.path.join(args.run, "train.log")
+    model_cfg = json.load(open(os.path.join(args.model, "config.json"), encoding="utf-8"))
+    voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
+    metrics = read_jsonl(os.path.join(args.run, "metrics.jsonl"))
+    voices_table, augment = corpus_tables(args.corpus)
+    weights = os.path.join(args.model, "model.safetensors")
+    size = os.path.getsize(weights) / 2**20
+    with safe_open(weights, "pt") as f:
+        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    train_rows = [r for r in metrics if r["split"] == "train"]
+    dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
+    options = open(args.options, encoding="utf-8").read().strip()
+    per_epoch = int(re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1])
+    hours = wall_time(log).total_seconds() / 3600
+    template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
+    text = template.read().format(
+        eval=args.eval,
+        lm_eval=args.lm_eval,
+        baseline=args.baseline,
+        size_mb=size,
+        params_m=params / 1e6,
+        hidden=model_cfg["hidden_size"],
+        layers=model_cfg["num_hidden_layers"],
+        heads=model_cfg["num_attention_heads"],
+        ffn=model_cfg["intermediate_size"],
+        positions=model_cfg["position_embeddings_type"],
+        conv_dim=model_cfg["conv_dim"],
+        vocab=model_cfg["vocab_size"],
+        train_hours=voices_json["train"]["hours"],
+        train_utts=voices_json["train"]["utterances"],
+        train_voices=len(voices_json["train"]["voices"]),
+        dev_hours=voices_json["dev"]["hours"],
+        dev_utts=voices_json["dev"]["utterances"],
+        dev_voices=dev_voices,
+        voices_table=voices_table,
+        augment=augment,
+        updates=train_rows[-1]["update"],
+        epochs=train_rows[-1]["update"] / per_epoch,
+        preset=yaml.safe_load(options).get("preset", "tiny"),
+        note=args.note,
+        wall_hours=hours,
+        options=options,
+        curve=dev_curve(metrics),
+    )
+    atomic_write_text(args.out, text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

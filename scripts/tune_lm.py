@@ -1,0 +1,97 @@
+"""Tune a language model's decoding weights on a dev manifest, and install it in a model folder.
+
+    python scripts/tune_lm.py --model runs/bundled/final --lm lm.arpa.gz --dev dev.tsv \
+        --install                # writes MODEL/language_model/{lm.arpa.gz,attrs.json}
+
+The acoustic model runs once over the dev set; then every (alpha, beta, unk_offset) of the grid
+decodes the stored log-probabilities with the CTC prefix beam search, and the best WER wins.
+With --install, `w2vc transcribe` and `w2vc evaluate` use the LM and these weights by default
+for that model (`--no-lm` turns it off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import sys
+import time
+
+import jiwer
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from wav2vec2_conformer.audio import load_audio  # noqa: E402
+from wav2vec2_conformer.commands import normalise, read_manifest  # noqa: E402
+from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+from wav2vec2_conformer.lm import load_lm  # noqa: E402
+from wav2vec2_conformer.transcribe import (  # noqa: E402
+    LM_FOLDER,
+    Decoding,
+    decode_logprobs,
+    load_pipeline,
+    transcribe_arrays,
+)
+
+
+def floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--lm", required=True, help="ARPA file (w2vc lm) or KenLM binary")
+    p.add_argument("--dev", required=True, help="manifest: path<TAB>transcript")
+    p.add_argument("--max-utterances", type=int, default=0, help="0: all")
+    p.add_argument("--alpha", type=floats, default=floats("0.3,0.5,0.8,1.2"))
+    p.add_argument("--beta", type=floats, default=floats("0.0,1.0,2.0"))
+    p.add_argument("--unk-offset", type=floats, default=floats("-4,-10"))
+    p.add_argument("--beam-size", type=int, default=32)
+    p.add_argument("--install", action="store_true", help="copy the LM and weights into --model")
+    args = p.parse_args()
+
+    pipe = load_pipeline(args.model)
+    utts = read_manifest(args.dev)
+    if args.max_utterances:
+        utts = utts[: args.max_utterances]
+    waves = [load_audio(u.path, pipe.sampling_rate) for u in utts]
+    logps = transcribe_arrays(pipe, waves, batch_size=1)
+    refs = [normalise(u.reference) for u in utts]
+    lm = load_lm(args.lm)
+
+    def score(decoding: Decoding) -> tuple[float, float]:
+        hyps = [normalise(decode_logprobs(pipe, lp, decoding).text) for lp in logps]
+        return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
+
+    wer, cer = score(Decoding())
+    print(f"{len(utts)} utterances; greedy: WER {wer:.2f}% CER {cer:.2f}%")
+    results = []
+    grid = list(itertools.product(args.alpha, args.beta, args.unk_offset))
+    for alpha, beta, unk in tqdm(grid, desc="grid", file=sys.stderr):
+        start = time.time()
+        d = Decoding(args.beam_size, lm, alpha, beta, unk)
+        wer, cer = score(d)
+        results.append((wer, cer, alpha, beta, unk))
+        tqdm.write(
+            f"alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: WER {wer:6.2f}% CER {cer:6.2f}%"
+            f"  ({time.time() - start:.0f} s)",
+            file=sys.stderr,
+        )
+    wer, cer, alpha, beta, unk = min(results)
+    print(f"best: alpha {alpha} beta {beta} unk_score_offset {unk}: WER {wer:.2f}% CER {cer:.2f}%")
+    if args.install:
+        folder = os.path.join(args.model, LM_FOLDER)
+        os.makedirs(folder, exist_ok=True)
+        name = "lm.arpa.gz" if args.lm.endswith(".gz") else os.path.basename(args.lm)
+        shutil.copyfile(args.lm, os.path.join(folder, name))
+        attrs = {"alpha": alpha, "beta": beta, "unk_score_offset": unk, "beam_size": args.beam_size}
+        atomic_write_text(os.path.join(folder, "attrs.json"), json.dumps(attrs, indent=2) + "\n")
+        print(f"installed {args.lm} and {attrs} in {folder}")
+
+
+if __name__ == "__main__":
+    main()

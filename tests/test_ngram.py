@@ -1,0 +1,133 @@
+"""Word n-gram LMs without KenLM: Kneser-Ney estimation, ARPA files, `w2vc lm`, and a model
+folder's own language model used by default."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_transcribe import SR, make_model_dir, speechlike
+
+from wav2vec2_conformer.beam_search import beam_search_decode
+from wav2vec2_conformer.cli import main
+from wav2vec2_conformer.decoding import greedy_decode
+from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
+from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe_arrays
+
+try:
+    import kenlm  # noqa: F401
+
+    HAVE_KENLM = True
+except ImportError:
+    HAVE_KENLM = False
+
+WORDS = "the a cat dog sat ran on under mat house big small red old".split()
+
+
+def sentences(n=400, seed=0):
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(1, 8))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_every_context_is_a_probability_distribution(order):
+    model = estimate(sentences(), order)
+    vocab = [w for (w,) in model[1] if w != "<s>"]
+    assert "<unk>" in vocab and "</s>" in vocab
+    for context in [("<s>",), ("the",), ("cat", "sat"), ("<s>", "the", "big"), ("zebra",), ()]:
+        total = sum(10 ** score_gram(model, (*context, w)) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), context
+    assert score_gram(model, ("the", "zebra")) == score_gram(model, ("the", "<unk>"))
+
+
+def test_kneser_ney_counts_contexts_not_occurrences():
+    # "francisco" is frequent but follows only "san"; "cat" is rarer but follows many words
+    text = ["san francisco"] * 50 + [f"{w} cat" for w in WORDS] + ["san diego", "a francisco"]
+    model = estimate(text, order=2)
+    assert model[1][("cat",)][0] > model[1][("francisco",)][0]
+    assert score_gram(model, ("san", "francisco")) > score_gram(model, ("san", "cat"))
+
+
+def test_arpa_round_trip_is_deterministic_and_agrees_with_kenlm(tmp_path):
+    model = estimate(sentences(), order=3)
+    a, b = tmp_path / "a.arpa.gz", tmp_path / "b.arpa.gz"
+    write_arpa(model, a)
+    write_arpa(model, b)
+    assert a.read_bytes() == b.read_bytes()  # no timestamp in the gzip header
+    assert gzip.decompress(a.read_bytes()).decode().startswith("\n\\data\\\nngram 1=")
+    back = read_arpa(a)
+    for n in model:
+        for gram, (p, bow) in model[n].items():
+            assert back[n][gram] == pytest.approx((p, bow), abs=1e-6)
+    ours = ArpaLM(a)
+    assert ours.order == 3 and "cat" in ours and "zebra" not in ours
+    assert ours.is_prefix("ca") and ours.is_prefix("") and not ours.is_prefix("zz")
+    if not HAVE_KENLM:
+        pytest.skip("kenlm not installed: ArpaLM checked alone")
+    from wav2vec2_conformer.lm import NGramLM
+
+    theirs = NGramLM(a)
+    rng = random.Random(1)
+    for text in sentences(50, seed=3):
+        s1, s2 = ours.begin(), theirs.begin()
+        for word in [*text.split(), "zebra", rng.choice(WORDS)]:
+            (l1, s1), (l2, s2) = ours.score(s1, word), theirs.score(s2, word)
+            assert l1 == pytest.approx(l2, abs=1e-4)
+        assert ours.score_end(s1) == pytest.approx(theirs.score_end(s2), abs=1e-4)
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="order must be at least 2"):
+        estimate(["a b"], order=1)
+    with pytest.raises(ValueError, match="no text"):
+        estimate(["", "   "], order=3)
+    garbage = tmp_path / "garbage.arpa"
+    garbage.write_text("hello\nworld\n")
+    with pytest.raises(ValueError, match="garbage.arpa"):
+        ArpaLM(garbage)
+    with pytest.raises(FileNotFoundError, match="missing.arpa"):
+        ArpaLM(tmp_path / "missing.arpa")
+
+
+def test_cli_builds_an_lm_from_manifests_and_text(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("a.wav\tThe  Cat sat\nb.wav\tthe dog\n\n")
+    (tmp_path / "more.txt").write_text("a cat ran\n")
+    out = tmp_path / "lm.arpa"
+    assert main(["lm", str(tmp_path / "train.tsv"), str(tmp_path / "more.txt"), "--out", str(out),
+                 "--case", "upper"]) == 0  # fmt: skip
+    assert "3 sentences" in capsys.readouterr().out
+    lm = ArpaLM(out)
+    assert lm.unigrams == ["A", "CAT", "DOG", "RAN", "SAT", "THE"]
+    assert main(["lm", str(tmp_path / "missing.txt"), "--out", str(out)]) == 1
+    assert "missing.txt" in capsys.readouterr().err
+
+
+def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
+    model = make_model_dir(tmp_path / "model")
+    pipe = load_pipeline(model)
+    assert decoding_for(pipe).lm is None and decoding_for(pipe).beam_size == 1
+    folder = model / "language_model"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="no language model file"):
+        decoding_for(pipe)
+    write_arpa(estimate(["hello world", "the quick brown fox"], 2), folder / "lm.arpa.gz")
+    (folder / "attrs.json").write_text(json.dumps({"alpha": 0.7, "beta": 2.0, "beam_size": 8}))
+    d = decoding_for(pipe)
+    assert d.lm is not None and (d.alpha, d.beta, d.beam_size) == (0.7, 2.0, 8)
+    assert decoding_for(pipe, beam_size=4, alpha=0.1).alpha == 0.1
+    assert decoding_for(pipe, lm=False).lm is None
+    with pytest.raises(ValueError, match="alpha and beta weight a language model"):
+        decoding_for(pipe, lm=False, alpha=1.0)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(1.0, 0), SR)
+    (logp,) = transcribe_arrays(pipe, [speechlike(1.0, 0).astype(np.float32)])
+    lm = ArpaLM(folder / "lm.arpa.gz")
+    want = beam_search_decode(logp, pipe.vocab, beam_size=8, lm=lm, alpha=0.7, beta=2.0).text
+    assert main(["transcribe", str(wav), "--model", str(model)]) == 0  # the folder's LM
+    assert capsys.readouterr().out.strip() == want
+    assert main(["transcribe", str(wav), "--model", str(model), "--no-lm"]) == 0
+    assert capsys.readouterr().out.strip() == greedy_decode(logp, pipe.vocab).text
