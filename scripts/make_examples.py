@@ -4,10 +4,11 @@
     python scripts/make_examples.py dev_results.json --corpus data/corpus \
         --out wav2vec2_conformer/assets/examples
 
-One example per dev voice (voices the model never heard in training), in the order of
-`--voices`: the first dev utterance of that voice between --min-s and --max-s seconds with at
-least --min-words words that the model transcribes without an error. They are chosen for being
-transcribed right (they show what the model does when it works, and the tests check their
+One example per dev voice (voices the model never heard in training): of that voice's dev
+utterances between --min-s and --max-s seconds with at least --min-words words, the one with the
+fewest word errors (at most --max-wer; ties: more words), and the examples listed from the
+fewest errors up, so the first is one the model gets right. They are chosen for being
+transcribed well (they show what the model does when it works, and the tests check their
 words); the dev WER/CER in the model card is the honest measure. Written as 16-bit wav (any
 soundfile build reads it) with `examples.tsv` (`file<TAB>transcript`).
 """
@@ -37,6 +38,7 @@ def main() -> int:
     p.add_argument("--min-s", type=float, default=2.5)
     p.add_argument("--max-s", type=float, default=5.0)
     p.add_argument("--min-words", type=int, default=5)
+    p.add_argument("--max-wer", type=float, default=0.0, help="word error rate allowed (0-1)")
     args = p.parse_args()
 
     with open(args.results, encoding="utf-8") as f:
@@ -44,27 +46,31 @@ def main() -> int:
     with open(os.path.join(args.corpus, "dev.jsonl"), encoding="utf-8") as f:
         meta = [json.loads(line) for line in f if line.strip()]
     os.makedirs(args.out, exist_ok=True)
-    rows = []
+    picked = []
     for voice in args.voices:
+        fits = []
         for m in meta:
             r = results.get(os.path.abspath(os.path.join(args.corpus, m["path"])))
             if (
                 m["voice"] == voice
                 and r is not None
-                and r["wer"] == 0
+                and r["wer"] <= args.max_wer
                 and args.min_s <= m["seconds"] <= args.max_s
                 and len(r["reference"].split()) >= args.min_words
             ):
-                break
-        else:
+                fits.append((r["wer"], -len(r["reference"].split()), m["seconds"], voice, r))
+        if not fits:
             print(f"no dev utterance of {voice} fits; loosen the limits", file=sys.stderr)
             return 1
+        picked.append(min(fits, key=lambda x: x[:3]))
+    rows = []
+    for wer, _, seconds, voice, r in sorted(picked, key=lambda x: x[0]):
         name = voice.replace(":", "-").replace("_", "-") + ".wav"
         audio, rate = sf.read(r["path"], dtype="int16")
         with atomic_path(os.path.join(args.out, name)) as tmp:
             sf.write(tmp, audio, rate, subtype="PCM_16", format="WAV")
         rows.append(f"{name}\t{r['reference']}")
-        print(f"{name}: {m['seconds']:.1f} s, {r['reference']!r}")
+        print(f"{name}: {seconds:.1f} s, WER {100 * wer:.0f}%, {r['reference']!r}")
     atomic_write_text(os.path.join(args.out, "examples.tsv"), "\n".join(rows) + "\n")
     return 0
 
