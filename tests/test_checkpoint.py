@@ -98,6 +98,20 @@ def test_pretraining_checkpoint_into_ctc_reports_unused_quantizer(tmp_path, capl
     assert "not used" in caplog.text and "quantizer.codevectors" in caplog.text
 
 
+def test_spec_augment_embedding_is_unused_when_masking_is_off(tmp_path, caplog):
+    torch.manual_seed(0)
+    ctc = w.Wav2Vec2ConformerForCTC(tiny(mask_time_prob=0.05)).eval()
+    ctc.save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="wav2vec2_conformer"):
+        off = w.Wav2Vec2ConformerForCTC.from_pretrained(
+            tmp_path, mask_time_prob=0.0, mask_feature_prob=0.0
+        )
+    assert "not used" in caplog.text and "masked_spec_embed" in caplog.text
+    assert not hasattr(off.wav2vec2_conformer, "masked_spec_embed")
+    x, mask = batch()
+    assert_close(logits(off, x, mask), logits(ctc, x, mask), "logits", atol=0)
+
+
 def test_head_checkpoint_into_bare_model(tmp_path, caplog):
     torch.manual_seed(0)
     ctc = w.Wav2Vec2ConformerForCTC(tiny()).eval()

@@ -15,71 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wav2vec2_conformer import corpus, synth
-from wav2vec2_conformer.corpus import CorpusOptions, Sentence, clean_sentence
+from wav2vec2_conformer import corpus, sentences, synth
+from wav2vec2_conformer.corpus import CorpusOptions
+from wav2vec2_conformer.sentences import Sentence
 
 SR = synth.SAMPLE_RATE
 HAVE_SOX = shutil.which("sox") is not None
-HAVE_TEXTS = os.path.exists(f"{corpus.WORDNET_DIR}/data.noun") and os.path.isdir(
-    corpus.FORTUNES_DIR
+HAVE_TEXTS = os.path.exists(f"{sentences.WORDNET_DIR}/data.noun") and os.path.isdir(
+    sentences.FORTUNES_DIR
 )
 needs_sox = pytest.mark.skipif(not HAVE_SOX, reason="sox is not installed")
-
-
-# ---- text -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "raw, text",
-    [
-        ("The cars raced down the street", "the cars raced down the street"),
-        ("the kidnaper's letter was convincing.", "the kidnaper's letter was convincing"),
-        ("a self-induced  sleep, they said; sadly", "a self induced sleep they said sadly"),
-        ("I threw out the remains of my dinner", "i threw out the remains of my dinner"),
-        ("a clash of doctrine -- an opportunity!", "a clash of doctrine an opportunity"),
-    ],
-)
-def test_clean_sentence_keeps_and_normalises(raw: str, text: str) -> None:
-    s = clean_sentence(raw)
-    assert s is not None and s.text == text
-    assert set(s.text) <= set("abcdefghijklmnopqrstuvwxyz' ")
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "he had more than 100 rbi last season",  # digits
-        "she left a wake-up call for 7 a.m.",  # digits, abbreviation
-        "Mr. Smith went to Washington",  # period inside: abbreviation
-        "the gutsy...intensity of her music",  # ellipsis
-        "the NATO forces were deployed",  # acronym
-        "he took vitamin C every day",  # lone letter, read as its name
-        "the price rose by 5% today",  # symbol
-        "`Never mind your soul,' she said",  # quotes
-        "the subjects' set led them astray",  # apostrophe outside a word
-        "a café on the corner of the street",  # not in a-z
-        "hmm that was a strange thing",  # no vowel: engines spell it out
-        "he met dr Jones at the club",  # abbreviation without its period
-        "furrowed fields",  # fewer than min_words
-        "a (small) house by the sea",  # brackets
-    ],
-)
-def test_clean_sentence_drops_what_engines_read_differently(raw: str) -> None:
-    assert clean_sentence(raw) is None
-
-
-def test_unique_sentences_dedupes_and_sorts() -> None:
-    got = corpus.unique_sentences(["The dog barked loudly.", "the dog barked loudly", "a b c d"])
-    assert [s.text for s in got] == ["the dog barked loudly"]
-    got = corpus.unique_sentences(["the cat sat", "a dog ran off"])
-    assert [s.text for s in got] == ["a dog ran off", "the cat sat"]
-
-
-def test_dev_sentence_split_is_stable_and_near_share() -> None:
-    sents = [Sentence(f"sentence number {i} here", "") for i in range(4000)]
-    dev = [s for s in sents if corpus.is_dev_sentence(s, 0.05)]
-    assert 0.03 < len(dev) / len(sents) < 0.07
-    assert dev == [s for s in sents if corpus.is_dev_sentence(s, 0.05)]
 
 
 # ---- voices, splits, plans (pure) -------------------------------------------------------------
@@ -146,14 +91,6 @@ def test_draw_augmentation_respects_probability() -> None:
     assert all(augs)
     for key in ("speed", "tempo", "pitch", "reverb", "noise", "telephone"):
         assert any(key in a for a in augs), key
-
-
-@pytest.mark.skipif(not HAVE_TEXTS, reason="wordnet-base or fortunes is not installed")
-def test_real_texts_split_cleanly() -> None:
-    opts = CorpusOptions(out="")
-    train, dev, ev = (set(s.text for s in corpus.split_sentences(k, opts)) for k in corpus.SPLITS)
-    assert len(train) > 20_000 and len(dev) > 1_000 and len(ev) > 5_000
-    assert not train & dev and not train & ev and not dev & ev
 
 
 # ---- engines --------------------------------------------------------------------------------
@@ -294,6 +231,10 @@ def test_build_small_corpus_splits_by_voice_and_resumes(tmp_path: Path) -> None:
     assert not {r["speaker"] for r in meta["train"]} & {r["speaker"] for r in meta["dev"]}
     assert all(r["augment"] for r in meta["train"]) and not any(r["augment"] for r in meta["dev"])
     assert not {r["text"] for r in meta["train"]} & {r["text"] for r in meta["dev"]}
+    # the LM text: every sentence train may use, so the spoken ones and no dev sentence
+    lm_text = set((tmp_path / "train_text.txt").read_text().splitlines())
+    assert {r["text"] for r in meta["train"]} <= lm_text
+    assert not {r["text"] for r in meta["dev"]} & lm_text
     summary = json.loads((tmp_path / "voices.json").read_text())
     assert summary["train"]["utterances"] == 8
     # resuming makes nothing new; other options on the same folder are refused

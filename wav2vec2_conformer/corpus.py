@@ -1,10 +1,8 @@
 """A synthetic English speech corpus: sentences, voices, splits, manifests.
 
 Text comes from WordNet's example sentences (Debian ``wordnet-base``), normalised to the
-vocabulary (lower-case a-z, apostrophe, space). Sentences the engines would read differently
-from their transcript (digits, symbols, abbreviations, acronyms, lone letters) are dropped.
-Speech comes from the Debian engines in `synth` (install them with
-``scripts/install_tts.sh``).
+vocabulary (lower-case a-z, apostrophe, space; see `sentences`). Speech comes from the Debian
+engines in `synth` (install them with ``scripts/install_tts.sh``).
 
 Splits are by speaker *and* by sentence: ``dev`` uses a few held-out voices whose speakers
 never appear in ``train``, and sentences ``train`` never sees. ``eval`` is the independent
@@ -16,7 +14,9 @@ clean by default, so that their error rates measure unseen voices, not noise.
 Output, under ``--out``: ``{split}/{voice}/{id}.flac`` (16 kHz mono 16-bit), ``{split}.tsv``
 (``path<TAB>transcript``, paths relative to the manifest's folder), ``{split}.jsonl`` (voice,
 engine, speaker, sentence, prosody, augmentation and duration of each file) and
-``voices.json`` (voices, utterances and hours per split). FLAC, not wav: lossless, about
+``voices.json`` (voices, utterances and hours per split); with ``train``, also
+``train_text.txt``: every sentence train may use, spoken or not (no dev or eval sentence), one a
+line, the text for a language model (`w2vc lm`). FLAC, not wav: lossless, about
 half the disk, read by soundfile like a wav. A build is resumable: files that exist are kept,
 and the plan of a split is stored and reused.
 
@@ -26,12 +26,8 @@ and the plan of a split is stored and reused.
 from __future__ import annotations
 
 import argparse
-import functools
-import glob
-import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -44,104 +40,10 @@ import soundfile as sf
 from tqdm import tqdm
 
 from wav2vec2_conformer import synth
+from wav2vec2_conformer.sentences import Sentence, lm_sentences, split_sentences
 
-WORDNET_DIR = "/usr/share/wordnet"
-FORTUNES_DIR = "/usr/share/games/fortunes"
 SPLITS = ("train", "dev", "eval")
 DEFAULT_DEV_VOICES = ("flite:rms", "festival:ked_diphone", "mbrola:mb-us3")
-
-_ALLOWED = re.compile(r"^[A-Za-z' ,;:!?.\-]+$")
-_WORD = re.compile(r"^[A-Za-z]+('[A-Za-z]+)?$")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr vs etc messrs prof gen col lt sgt capt rev hon mt ft esq".split()
-)
-
-
-# ---- text ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sentence:
-    text: str  # transcript: lower-case words of a-z and apostrophes, single spaces
-    spoken: str  # what the engine reads: the cleaned original, punctuation kept
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha1(self.text.encode()).hexdigest()[:12]
-
-
-def clean_sentence(raw: str, min_words: int = 3, max_words: int = 30) -> Sentence | None:
-    """Normalise one sentence, or None when an engine might read it differently.
-
-    Dropped: characters other than letters, apostrophes, spaces, hyphens and ``,;:!?.``
-    (so digits, symbols, quotes, brackets, accents); a period anywhere but at the end
-    (abbreviations, ellipses, two sentences); acronyms (all-caps words); lone letters other
-    than "a" and "I"; words without a vowel ("hmm", "nth"); known abbreviations; apostrophes
-    that do not sit inside a word; fewer than ``min_words`` or more than ``max_words`` words.
-    """
-    s = " ".join(re.sub(r"\s*--\s*|\s+-\s+", ", ", raw).split()).strip(" ,;:")
-    if (
-        not s
-        or not _ALLOWED.match(s)
-        or "." in s[:-1]
-        or re.search(r"(^|[^A-Za-z])-|-($|[^A-Za-z])", s)
-    ):
-        return None
-    words = []
-    for token in s.replace("-", " ").split():
-        word = token.strip(",;:!?.")
-        if not _WORD.match(word):
-            return None
-        lower = word.lower()
-        if (len(word) > 1 and word.isupper()) or (len(word) == 1 and lower not in "ai"):
-            return None
-        if not re.search(r"[aeiouy]", lower) or lower in _ABBREVIATIONS:
-            return None
-        words.append(lower)
-    if not min_words <= len(words) <= max_words:
-        return None
-    return Sentence(" ".join(words), s)
-
-
-def wordnet_examples(wordnet_dir: str = WORDNET_DIR) -> list[str]:
-    """The quoted example sentences in the glosses of WordNet's data.* files."""
-    raws = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(wordnet_dir, f"data.{pos}"), encoding="latin-1") as f:
-            for line in f:
-                if line.startswith("  ") or "|" not in line:
-                    continue  # licence header
-                raws += re.findall(r'"([^"]+)"', line.split("|", 1)[1])
-    return raws
-
-
-def fortune_texts(fortunes_dir: str = FORTUNES_DIR) -> list[str]:
-    """The sentences of the (inoffensive) fortune cookie files, attributions removed."""
-    raws = []
-    for path in sorted(glob.glob(os.path.join(fortunes_dir, "*"))):
-        name = os.path.basename(path)
-        if os.path.isdir(path) or "." in name or name in ("art", "ascii-art"):
-            continue
-        with open(path, encoding="latin-1") as f:
-            for entry in f.read().split("\n%\n"):
-                lines = [ln for ln in entry.splitlines() if not ln.strip().startswith("--")]
-                raws += re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(lines))
-    return raws
-
-
-def unique_sentences(raws: list[str], min_words: int = 3, max_words: int = 30) -> list[Sentence]:
-    """Cleaned, deduplicated (by transcript) and sorted sentences."""
-    by_text: dict[str, Sentence] = {}
-    for raw in raws:
-        s = clean_sentence(raw, min_words, max_words)
-        if s is not None and s.text not in by_text:
-            by_text[s.text] = s
-    return [by_text[t] for t in sorted(by_text)]
-
-
-def is_dev_sentence(s: Sentence, dev_share: float) -> bool:
-    """Stable hash split: the same sentence is held out whatever the seed or sentence list."""
-    return int(s.id[:8], 16) / 16**8 < dev_share
 
 
 # ---- options and plan ------------------------------------------------------------------------
@@ -196,25 +98,6 @@ def split_voices(
         return dev
     held_out = {v.speaker for v in dev}
     return [v for v in installed if not v.reserved and v.speaker not in held_out]
-
-
-@functools.lru_cache(maxsize=4)
-def _sentence_pools(min_words: int, max_words: int) -> tuple[list[Sentence], list[Sentence]]:
-    """(WordNet sentences, fortunes sentences), read once per process."""
-    fortunes = unique_sentences(fortune_texts(), min_words, max_words)
-    reserved = {s.text for s in fortunes}  # eval's texts never reach train or dev
-    wordnet = [s for s in unique_sentences(wordnet_examples(), min_words, max_words)
-               if s.text not in reserved]  # fmt: skip
-    return wordnet, fortunes
-
-
-def split_sentences(split: str, opts: CorpusOptions) -> list[Sentence]:
-    """eval: the fortunes texts; dev: the held-out WordNet sentences; train: the others."""
-    wordnet, fortunes = _sentence_pools(opts.min_words, opts.max_words)
-    if split == "eval":
-        return fortunes
-    dev = split == "dev"
-    return [s for s in wordnet if is_dev_sentence(s, opts.dev_sentence_share) == dev]
 
 
 def estimate_seconds(s: Sentence, engine: str, rate: float) -> float:
@@ -336,9 +219,8 @@ def load_or_make_plan(out: Path, split: str, opts: CorpusOptions, installed) -> 
         if json.loads(lines[0]) != head:
             raise ValueError(f"{path} was planned with other options ({lines[0]}); use a new --out")
         return [json.loads(ln) for ln in lines[1:]]
-    plan = plan_split(
-        split, opts, split_voices(split, opts, installed), split_sentences(split, opts)
-    )
+    sentences = split_sentences(split, opts.min_words, opts.max_words, opts.dev_sentence_share)
+    plan = plan_split(split, opts, split_voices(split, opts, installed), sentences)
     _write_text(path, "".join(json.dumps(r) + "\n" for r in [head, *plan]))
     return plan
 
@@ -427,6 +309,9 @@ def build_corpus(opts: CorpusOptions) -> list[dict]:
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     installed = synth.installed_voices(opts.engines)
     infos = [build_split(split, opts, installed) for split in opts.splits]
+    if "train" in opts.splits:
+        text = lm_sentences(opts.min_words, opts.max_words, opts.dev_sentence_share)
+        _write_text(Path(opts.out) / "train_text.txt", "".join(s + "\n" for s in text))
     check_splits(Path(opts.out))
     return infos
 

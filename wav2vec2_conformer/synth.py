@@ -195,7 +195,7 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
     ``prosody`` holds ``rate`` (speaking-rate factor, 1 = the voice's default) and, for the
     engines that take it, ``pitch`` (factor on the voice's pitch). Festival runs once for all
     items (one process per voice and batch); the other engines run once per item. Text must
-    be plain (letters, apostrophes, spaces, hyphens and ,;:.!?), as `corpus.clean_sentence`
+    be plain (letters, apostrophes, spaces, hyphens and ,;:.!?), as `sentences.clean_sentence`
     makes it.
     """
     if voice.engine in ("espeak", "mbrola"):
