@@ -1,13 +1,14 @@
 """Write the bundled model's card (README.md) from its training run, corpus and evaluation.
 
-    python scripts/model_card.py --run runs/bundled --corpus /work/data/corpus \
+    python scripts/model_card.py --run scripts/bundled_runs/stage2 --corpus data/corpus \
         --eval "WER 20.00% CER 8.00%" \
         --lm-eval "WER 12.00% CER 6.00%" --baseline "WER 36.00% CER 18.00%" \
-        --out wav2vec2_conformer/assets/model/README.md
+        --voices dev_voices.md --out wav2vec2_conformer/assets/model/README.md
 
-Everything in the card comes from files: the run's options file, train.log and
-metrics.jsonl (the dev curve), the corpus's voices.json and train.jsonl (voices, hours,
-augmentation), the model's config.json, and the last line of `w2vc evaluate` on the dev set.
+Everything in the card comes from files: the last run's options file, train.log and
+metrics.jsonl (the dev curve), the earlier stages' record (`--history`), the corpus's
+voices.json and train.jsonl (voices, hours, augmentation), the model's config.json, the
+per-voice table of `scripts/voice_breakdown.py`, and the last line of `w2vc evaluate` on dev.
 """
 
 from __future__ import annotations
@@ -85,14 +86,17 @@ def dev_curve(metrics: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, help="the fine-tuning run's --out folder")
+    p.add_argument("--run", required=True, help="the last fine-tuning run's --out folder")
     p.add_argument("--corpus", required=True, help="the corpus folder (w2vc corpus --out)")
     p.add_argument("--model", default="wav2vec2_conformer/assets/model")
     p.add_argument("--eval", required=True, help="w2vc evaluate --no-lm on dev: its last line")
     p.add_argument("--lm-eval", required=True, help="w2vc evaluate on dev with the model's LM")
     p.add_argument("--baseline", required=True, help="scripts/pocketsphinx_baseline.py on dev")
-    p.add_argument("--options", default="scripts/bundled_model.yaml", help="the run's --config")
-    p.add_argument("--note", default="", help="a sentence on the run's history, if any")
+    p.add_argument("--options", default="scripts/bundled_model_stage2.yaml", help="its --config")
+    p.add_argument("--history", default="scripts/bundled_runs/stage1.md", help="earlier stages")
+    p.add_argument("--voices", required=True, help="scripts/voice_breakdown.py's table on dev")
+    p.add_argument("--note", default="", help="a sentence on the last run's history, if any")
+    p.add_argument("--discussion", default="", help="a paragraph on what the numbers say")
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
@@ -108,6 +112,7 @@ def main() -> None:
     train_rows = [r for r in metrics if r["split"] == "train"]
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     options = open(args.options, encoding="utf-8").read().strip()
+    effective = yaml.safe_load(open(os.path.join(args.run, "train_config.yaml"), encoding="utf-8"))
     per_epoch = int(re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1])
     hours = wall_time(log).total_seconds() / 3600
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
@@ -134,8 +139,12 @@ def main() -> None:
         augment=augment,
         updates=train_rows[-1]["update"],
         epochs=train_rows[-1]["update"] / per_epoch,
-        preset=yaml.safe_load(options).get("preset", "tiny"),
+        preset=effective["preset"],
+        options_path=args.options,
+        history=open(args.history, encoding="utf-8").read(),
+        voices=open(args.voices, encoding="utf-8").read().strip(),
         note=args.note,
+        discussion=args.discussion,
         wall_hours=hours,
         options=options,
         curve=dev_curve(metrics),
