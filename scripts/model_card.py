@@ -3,6 +3,8 @@
     python scripts/model_card.py --run scripts/bundled_runs/stage2 --corpus data/corpus \
         --eval "WER 20.00% CER 8.00%" \
         --lm-eval "WER 12.00% CER 6.00%" --baseline "WER 36.00% CER 18.00%" \
+        --heldout "WER 25.00% CER 10.00%" --heldout-lm "WER 15.00% CER 7.00%" \
+        --heldout-baseline "WER 30.00% CER 15.00%" \
         --voices dev_voices.md --out wav2vec2_conformer/assets/model/README.md
 
 Everything in the card comes from files: the last run's options file, train.log and
@@ -92,6 +94,9 @@ def main() -> None:
     p.add_argument("--eval", required=True, help="w2vc evaluate --no-lm on dev: its last line")
     p.add_argument("--lm-eval", required=True, help="w2vc evaluate on dev with the model's LM")
     p.add_argument("--baseline", required=True, help="scripts/pocketsphinx_baseline.py on dev")
+    p.add_argument("--heldout", required=True, help="w2vc evaluate --no-lm on the eval split")
+    p.add_argument("--heldout-lm", required=True, help="w2vc evaluate on the eval split")
+    p.add_argument("--heldout-baseline", required=True, help="the baseline on the eval split")
     p.add_argument("--options", default="scripts/bundled_model_stage2.yaml", help="its --config")
     p.add_argument("--history", default="scripts/bundled_runs/stage1.md", help="earlier stages")
     p.add_argument("--voices", required=True, help="scripts/voice_breakdown.py's table on dev")
@@ -120,6 +125,11 @@ def main() -> None:
         eval=args.eval,
         lm_eval=args.lm_eval,
         baseline=args.baseline,
+        heldout=args.heldout,
+        heldout_lm=args.heldout_lm,
+        heldout_baseline=args.heldout_baseline,
+        eval_utts=voices_json["eval"]["utterances"],
+        eval_voices=", ".join(sorted(voices_json["eval"]["voices"])),
         size_mb=size,
         params_m=params / 1e6,
         hidden=model_cfg["hidden_size"],
