@@ -20,7 +20,7 @@ from wav2vec2_conformer.writers import format_result, segments
 SR = 16000
 
 
-def make_model_dir(path, layers=2, norm="layer", seed=0):
+def make_model_dir(path, layers=2, norm="layer", seed=0, mask=None):
     """A tiny random CTC model with processor files: what `w2vc transcribe --model` takes."""
     vocab = build_vocab(["hello world", "the quick brown fox jumps over a lazy dog"])
     cfg = w.Wav2Vec2ConformerConfig(
@@ -42,7 +42,7 @@ def make_model_dir(path, layers=2, norm="layer", seed=0):
     vocab_file = path / "vocab.json"
     vocab_file.write_text(json.dumps(vocab))
     tok = w.Wav2Vec2CTCTokenizer(str(vocab_file))
-    fe = w.Wav2Vec2FeatureExtractor(return_attention_mask=norm == "layer")
+    fe = w.Wav2Vec2FeatureExtractor(return_attention_mask=norm == "layer" if mask is None else mask)
     w.Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
     return path
 
@@ -111,6 +111,18 @@ def test_batch_of_different_lengths_matches_one_by_one(model_dir):
         # by float noise (batched matmuls), scaled up by the test model's x50 output layer
         assert np.abs(lp[:-3] - alone[:-3]).max() < 1e-2
         assert (lp.argmax(-1) == alone.argmax(-1)).mean() > 0.95
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_group_norm_model_is_never_batched_with_padding(tmp_path, mask):
+    # group norm spans the padding, attention mask or not (the bundled model has one): only
+    # equal lengths may share a batch, so batched == alone
+    pipe = load_pipeline(make_model_dir(tmp_path / "gn", norm="group", seed=4, mask=mask))
+    waves = [speechlike(s, i) for i, s in enumerate([1.5, 3.0, 1.5, 2.2])]
+    batched = transcribe_arrays(pipe, waves, batch_size=4, chunk_length_s=None)
+    for wav, lp in zip(waves, batched, strict=True):
+        (alone,) = transcribe_arrays(pipe, [wav], chunk_length_s=None)
+        np.testing.assert_allclose(lp, alone, atol=1e-4)
 
 
 def test_transcribe_api_files_arrays_and_timestamps(model_dir, tmp_path):
@@ -240,6 +252,27 @@ def test_cli_evaluate(model_dir, tmp_path, capsys):
     hyps = [r["hypothesis"] for r in data["results"]]
     assert refs[0] == "hello world 0"
     assert f"WER {100 * jiwer.wer(refs, hyps):.2f}%" in out[-1]
+
+
+def test_cli_evaluate_batches_files_of_similar_length(tmp_path, capsys):
+    """evaluate takes files shortest first (less padding, fuller batches); for a group-norm
+    model, interleaved lengths score exactly as one file per forward pass."""
+    model = make_model_dir(tmp_path / "gn", norm="group", seed=3)
+    rows = []
+    for i, seconds in enumerate([2.0, 1.0, 2.0, 1.0]):  # in input order, every pair pads
+        sf.write(tmp_path / f"u{i}.wav", speechlike(seconds, 20 + i), SR)
+        rows.append(f"u{i}.wav\thello world")
+    (tmp_path / "m.tsv").write_text("\n".join(rows) + "\n")
+
+    def hypotheses(batch_size):
+        report = tmp_path / f"r{batch_size}.json"
+        argv = ["evaluate", str(tmp_path / "m.tsv"), "--model", str(model), "--no-lm"]
+        assert main([*argv, "--batch-size", str(batch_size), "--json", str(report)]) == 0
+        return [r["hypothesis"] for r in json.loads(report.read_text())["results"]]
+
+    alone = hypotheses(1)
+    assert hypotheses(2) == alone
+    capsys.readouterr()
 
 
 def test_cli_evaluate_bad_manifest(model_dir, tmp_path, capsys):

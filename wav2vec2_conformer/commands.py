@@ -50,14 +50,26 @@ def _duration(path: str) -> float:
 
 
 def run_files(
-    args: argparse.Namespace, command: str, paths: list[str], timestamps: bool, on_result
+    args: argparse.Namespace,
+    command: str,
+    paths: list[str],
+    timestamps: bool,
+    on_result,
+    by_length: bool = False,
 ) -> int:
     """Transcribe `paths` in groups of `batch_size` files, calling `on_result(path, result)` as
-    each group finishes; returns the number of files that failed."""
+    each group finishes; returns the number of files that failed.
+
+    With `by_length`, files are taken shortest first, so that a batch holds files of similar
+    length and little padding (which changes what a group-norm feature encoder computes);
+    `on_result` then comes in that order, not the input order."""
     pipe, decoding = _setup(args)
     need = pipe.model.config.receptive_field
     failed = 0
-    total = sum(_duration(p) for p in paths)
+    durations = {p: _duration(p) for p in paths}
+    total = sum(durations.values())
+    if by_length:
+        paths = sorted(paths, key=durations.__getitem__)  # stable: ties keep the input order
     bar = tqdm(
         total=round(total, 1),
         unit="s",
@@ -179,7 +191,8 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
     def keep(path: str, result: Transcription) -> None:
         by_path[path].hypothesis = normalise(result.text)
 
-    failed = run_files(args, "evaluate", [u.path for u in utts], False, keep)
+    # order-free (results are kept by path), so batches are built from files of similar length
+    failed = run_files(args, "evaluate", [u.path for u in utts], False, keep, by_length=True)
     scored = [u for u in utts if u.hypothesis is not None and normalise(u.reference)]
     skipped_empty = sum(1 for u in utts if u.hypothesis is not None and not normalise(u.reference))
     if skipped_empty:

@@ -209,14 +209,29 @@ class _Piece:
 
 
 def _logits_for(pipe: ASRPipeline, pieces: list[_Piece], batch_size: int) -> list[np.ndarray]:
-    """Run the model on pieces batched by similar length; each piece's valid log-probs."""
+    """Run the model on pieces batched by similar length; each piece's valid log-probs.
+
+    A group-norm feature encoder normalises over the whole signal, zero padding included, and
+    a model given no attention mask attends to the padding: either would give other outputs
+    for a padded piece than for the piece alone, so there only pieces of equal length (the
+    full chunks of long inputs, mostly) share a batch."""
     model, hop = pipe.model, pipe.samples_per_frame
     use_mask = bool(pipe.processor.feature_extractor.return_attention_mask)
+    pad_free = not use_mask or model.config.feat_extract_norm == "group"
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(pieces)
-    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
+    batches: list[list[int]] = []
+    for i in sorted(range(len(pieces)), key=lambda i: len(pieces[i].values)):
+        last = batches[-1] if batches else None
+        if (
+            last is not None
+            and len(last) < batch_size
+            and (not pad_free or len(pieces[last[0]].values) == len(pieces[i].values))
+        ):
+            last.append(i)
+        else:
+            batches.append([i])
+    for idx in batches:
         lengths = [len(pieces[i].values) for i in idx]
         x = np.zeros((len(idx), max(lengths)), dtype=np.float32)
         mask = np.zeros_like(x, dtype=np.int64)
