@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +221,10 @@ def _logits_for(pipe: ASRPipeline, pieces: list[_Piece], batch_size: int) -> lis
     pad_free = not use_mask or model.config.feat_extract_norm == "group"
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(pieces)
-    batches: list[list[int]] = []
-    for i in sorted(range(len(pieces)), key=lambda i: len(pieces[i].values)):
-        last = batches[-1] if batches else None
-        if (
-            last is not None
-            and len(last) < batch_size
-            and (not pad_free or len(pieces[last[0]].values) == len(pieces[i].values))
-        ):
-            last.append(i)
-        else:
-            batches.append([i])
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))
+    # runs that may share a batch: equal lengths where padding would show, else all pieces
+    runs = [list(g) for _, g in groupby(order, key=lambda i: len(pieces[i].values) * pad_free)]
+    batches = [run[b : b + batch_size] for run in runs for b in range(0, len(run), batch_size)]
     for idx in batches:
         lengths = [len(pieces[i].values) for i in idx]
         x = np.zeros((len(idx), max(lengths)), dtype=np.float32)
