@@ -7,7 +7,6 @@ when an engine, sox or the texts are missing (``scripts/install_tts.sh`` install
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -21,9 +20,7 @@ from wav2vec2_conformer.sentences import Sentence
 
 SR = synth.SAMPLE_RATE
 HAVE_SOX = shutil.which("sox") is not None
-HAVE_TEXTS = os.path.exists(f"{sentences.WORDNET_DIR}/data.noun") and os.path.isdir(
-    sentences.FORTUNES_DIR
-)
+HAVE_TEXTS = not sentences.missing_texts()
 needs_sox = pytest.mark.skipif(not HAVE_SOX, reason="sox is not installed")
 
 
@@ -252,3 +249,10 @@ def test_cli_builds_eval_only_when_named(tmp_path: Path) -> None:
     meta = [json.loads(x) for x in open(tmp_path / "eval.jsonl")]
     assert len(meta) == 3 and all(r["speaker"] in synth.RESERVED_SPEAKERS for r in meta)
     assert not (tmp_path / "train.tsv").exists() and not any(r["augment"] for r in meta)
+
+
+def test_missing_texts_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(corpus, "missing_texts", lambda: ["wordnet-base"])
+    with pytest.raises(SystemExit):
+        corpus.main(["--out", str(tmp_path)])
+    assert "texts not installed: wordnet-base" in capsys.readouterr().err

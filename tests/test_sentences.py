@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from wav2vec2_conformer import sentences
 from wav2vec2_conformer.sentences import Sentence, clean_sentence
 
-HAVE_TEXTS = os.path.exists(f"{sentences.WORDNET_DIR}/data.noun") and os.path.isdir(
-    sentences.FORTUNES_DIR
-)
+HAVE_TEXTS = not sentences.missing_texts()
 
 
 # ---- text -------------------------------------------------------------------------------------
@@ -85,3 +81,12 @@ def test_lm_sentences_are_the_train_side_sentences() -> None:
     assert lm == [s.text for s in sentences.split_sentences("train")]
     dev_share = sentences.lm_sentences(dev_share=0.5)
     assert 0.4 < len(dev_share) / len(lm) < 0.6  # a larger dev share leaves less for train
+
+
+def test_missing_texts_names_the_packages(tmp_path) -> None:
+    assert sentences.missing_texts(str(tmp_path), str(tmp_path / "none")) == [
+        "wordnet-base",
+        "fortunes",
+    ]
+    (tmp_path / "data.noun").write_text("")
+    assert sentences.missing_texts(str(tmp_path), str(tmp_path)) == []

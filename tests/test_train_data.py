@@ -200,6 +200,23 @@ def test_dataset_crops_deterministically_and_reports_undecodable_files(tmp_path)
     assert batch["size"] == 1 and len(batch["errors"]) == 1 and batch["indices"] == [0]
 
 
+def test_speed_perturbation_changes_tempo_and_pitch_per_epoch(tmp_path):
+    from wav2vec2_conformer.train.data import Utterance
+
+    tone(tmp_path / "a.wav", 2.0)
+    ds = AudioDataset([Utterance(str(tmp_path / "a.wav"), 32000)], SR, seed=1, speed=(0.8, 1.2))
+    draws = [ds[(epoch, 0, 0)]["input_values"] for epoch in range(6)]
+    np.testing.assert_array_equal(draws[0], ds[(0, 7, 0)]["input_values"])  # same epoch, same f
+    assert len({len(w) for w in draws}) == 6  # a new factor each epoch
+    for w in draws:
+        factor = 32000 / len(w)
+        assert 0.8 - 1e-3 <= factor <= 1.2 + 1e-3
+        peak = np.argmax(np.abs(np.fft.rfft(w))) * SR / len(w)  # the 220 Hz tone, sped up
+        assert abs(peak - 220 * factor) < 2.0
+    with pytest.raises(ValueError, match="speed_perturb"):
+        FinetuneConfig(speed_perturb=(1.2, 0.9))
+
+
 def test_batches_respect_the_token_budget_and_keep_padding_small():
     rng = np.random.default_rng(0)
     lengths = rng.integers(16000, 160000, size=200).tolist()
@@ -326,9 +343,13 @@ def test_cli_flags_and_saved_config_round_trip(tmp_path):
             "layerdrop=0.0",
             "--max-batch-size",
             "none",
+            "--speed-perturb",
+            "0.9",
+            "1.1",
         ]
     )
     cfg = cli.config_from_args(args)
+    assert cfg.speed_perturb == (0.9, 1.1)
     assert cfg.max_updates == 50 and cfg.lr == 2e-4 and cfg.freeze_feature_encoder is False
     assert cfg.phase_ratio == (0.2, 0.3, 0.5) and cfg.max_batch_size is None
     assert cfg.model == {"hidden_size": 64, "layerdrop": 0.0}

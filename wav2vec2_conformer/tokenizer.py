@@ -26,21 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from wav2vec2_conformer import tokenizer_files
 from wav2vec2_conformer.feature_extraction import (
     BatchFeature,
     padding_strategy,
     round_up,
     to_tensors,
 )
-from wav2vec2_conformer.fileio import atomic_write_text
 from wav2vec2_conformer.outputs import ModelOutput
+from wav2vec2_conformer.tokenizer_files import SPECIAL_TOKEN_KEYS
 
-VOCAB_NAME = "vocab.json"
-TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP_NAME = "special_tokens_map.json"
-ADDED_TOKENS_NAME = "added_tokens.json"
-VERY_LARGE_INTEGER = int(1e30)  # the reference's model_max_length for "no limit"
-SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 # Keys the reference writes into tokenizer_config.json about itself or its loading; we drop them.
 _DROPPED_KEYS = set(
     "added_tokens_decoder tokenizer_class backend model_specific_special_tokens name_or_path "
@@ -433,89 +428,24 @@ class Wav2Vec2CTCTokenizer:
             "word_offsets": words,
         }
 
-    # ---- saving and loading -------------------------------------------------------------------
+    # ---- saving and loading (the file formats live in tokenizer_files) ----------------------
 
     def to_config(self) -> dict[str, Any]:
         """The `tokenizer_config.json` contents, as the reference writes them."""
-        decoder = {}
-        for token in sorted(self._unsplit, key=self.convert_tokens_to_ids):
-            strip = token in self._strips
-            decoder[str(self.convert_tokens_to_ids(token))] = {
-                "content": token,
-                "lstrip": strip,
-                "normalized": False,
-                "rstrip": strip,
-                "single_word": False,
-                "special": not strip,
-            }
-        config = {
-            "model_max_length": VERY_LARGE_INTEGER,
-            **self.extra,
-            "added_tokens_decoder": decoder,
-            "backend": "custom",
-            "bos_token": self.bos_token,
-            "eos_token": self.eos_token,
-            "unk_token": self.unk_token,
-            "pad_token": self.pad_token,
-            "word_delimiter_token": self.word_delimiter_token,
-            "replace_word_delimiter_char": self.replace_word_delimiter_char,
-            "do_lower_case": self.do_lower_case,
-            "target_lang": self.target_lang,
-            "tokenizer_class": type(self).__name__,
-        }
-        if self.clean_up_tokenization_spaces:
-            config["clean_up_tokenization_spaces"] = True
-        if self.padding_side != "right":
-            config["padding_side"] = self.padding_side
-        return config
+        return tokenizer_files.tokenizer_config(self)
 
     def save_pretrained(
         self, save_directory: str | os.PathLike, extra_config: Mapping[str, Any] | None = None
     ) -> tuple[str, ...]:
-        """Write vocab.json, tokenizer_config.json, special_tokens_map.json (and
-        added_tokens.json for special tokens outside the vocabulary), each atomically.
+        """Write the tokenizer's files (see `tokenizer_files.save`), each atomically;
         `extra_config` adds keys to tokenizer_config.json (the processor adds its class)."""
-        os.makedirs(save_directory, exist_ok=True)
-        files = {
-            VOCAB_NAME: self.vocab,
-            TOKENIZER_CONFIG_NAME: {**self.to_config(), **(extra_config or {})},
-            SPECIAL_TOKENS_MAP_NAME: {
-                k: getattr(self, k) for k in SPECIAL_TOKEN_KEYS if getattr(self, k) is not None
-            },
-        }
-        if self.added_tokens_encoder:
-            files[ADDED_TOKENS_NAME] = self.added_tokens_encoder
-        paths = []
-        for name, content in files.items():
-            paths.append(os.path.join(save_directory, name))
-            text = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-            atomic_write_text(paths[-1], text)
-        return tuple(paths)
+        return tokenizer_files.save(self, save_directory, extra_config)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> Wav2Vec2CTCTokenizer:
         """Load from a folder saved by this class or the reference; `overrides` win."""
-        path = os.fspath(path)
-        if not os.path.isfile(os.path.join(path, VOCAB_NAME)):
-            raise FileNotFoundError(f"{path}: no {VOCAB_NAME}")
-        config = _read_json(os.path.join(path, TOKENIZER_CONFIG_NAME)) or {}
-        special_map = _read_json(os.path.join(path, SPECIAL_TOKENS_MAP_NAME)) or {}
-        for key in SPECIAL_TOKEN_KEYS:  # older folders keep them in special_tokens_map.json
-            if key in special_map and key not in config:
-                config[key] = special_map[key]
-        with open(os.path.join(path, VOCAB_NAME), encoding="utf-8") as f:
-            vocab = json.load(f)
-        base = vocab[config["target_lang"]] if config.get("target_lang") else vocab
-        added = {
-            entry["content"]: int(i)
-            for i, entry in config.get("added_tokens_decoder", {}).items()
-            if entry["content"] not in base
-        }
-        added_file = _read_json(os.path.join(path, ADDED_TOKENS_NAME)) or {}
-        added.update({k: v for k, v in added_file.items() if k not in base})
-        config.update(overrides)
-        config.setdefault("added_tokens", added)
-        return cls(vocab=vocab, **config)
+        vocab, config = tokenizer_files.read(path)
+        return cls(vocab=vocab, **{**config, **overrides})
 
     def __repr__(self) -> str:
         return (
@@ -564,14 +494,6 @@ def _as_batch(seqs: Any) -> tuple[list[list[int]], bool]:
     seqs = seqs.tolist() if hasattr(seqs, "tolist") else list(seqs)
     single = bool(seqs) and isinstance(seqs[0], (int, np.integer))
     return ([_to_list(seqs)] if single else [_to_list(s) for s in seqs]), single
-
-
-def _read_json(path: str) -> Any:
-    """The parsed file, or None when it does not exist."""
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _pad_list(x: list[int], length: int, value: int, left: bool) -> list[int]:

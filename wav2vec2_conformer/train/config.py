@@ -76,6 +76,11 @@ class TrainConfig:
     bad_input: str = opt(
         "skip", "missing/unreadable files, bad transcripts: skip (counted) or error", choices=BAD
     )
+    speed_perturb: tuple[float, float] | None = opt(
+        None,
+        "speed perturbation of training audio: a factor per utterance and epoch drawn from "
+        "[low, high] (e.g. 0.9 1.1); resampling changes tempo and pitch together, like sox speed",
+    )
     num_workers: int = opt(2, "DataLoader worker processes loading and resampling audio")
     sampling_rate: int = opt(16_000, "model input rate; audio is resampled to it")
     # --- runtime ---
@@ -114,6 +119,13 @@ class TrainConfig:
             )
         if abs(sum(self.phase_ratio) - 1.0) > 1e-6:
             raise ValueError(f"phase_ratio must sum to 1, got {self.phase_ratio}")
+        if self.speed_perturb is not None:
+            low, high = self.speed_perturb
+            if not 0.5 <= low <= high <= 2.0:
+                raise ValueError(
+                    f"speed_perturb must be two factors 0.5 <= low <= high <= 2, "
+                    f"got {self.speed_perturb}"
+                )
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 

@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio import AudioError, load_audio
+from ..audio import AudioError, load_audio, resample
 from ..feature_extraction import Wav2Vec2FeatureExtractor
 from ..masking import compute_mask_indices, sample_negative_indices
 
@@ -278,6 +278,10 @@ def eval_loader(dataset, collator, cfg, rank: int, world_size: int, num_workers:
 class AudioDataset(torch.utils.data.Dataset):
     """`dataset[(epoch, position, index)]` -> normalised waveform (and labels) of one utterance.
 
+    With `speed` = (low, high), each utterance is played f times faster, f drawn uniformly from
+    [low, high] per `(seed, epoch, index)`: resampling by f shortens it to 1/f of its samples
+    and raises its pitch and formants by f (sox `speed`), a cheap stand-in for new speakers.
+    Batches are cut from the unperturbed lengths, so one may hold up to max_tokens / low samples.
     Crops of over-long utterances start at an offset drawn from `(seed, epoch, index)`.
     A file that fails to decode gives `{"error": message}` instead of raising, so one bad file
     does not stop a run; the training loop counts and logs it."""
@@ -288,9 +292,11 @@ class AudioDataset(torch.utils.data.Dataset):
         sampling_rate: int,
         seed: int = 0,
         max_samples: int | None = None,
+        speed: tuple[float, float] | None = None,
     ):
         self.items = list(items)
         self.sampling_rate, self.seed, self.max_samples = sampling_rate, seed, max_samples
+        self.speed = speed
 
     def __len__(self) -> int:
         return len(self.items)
@@ -304,8 +310,11 @@ class AudioDataset(torch.utils.data.Dataset):
             wav = load_audio(u.path, self.sampling_rate)
         except AudioError as e:
             return {"key": key, "error": str(e)}
+        rng = np.random.default_rng((self.seed, epoch, index))
+        if self.speed is not None:
+            factor = float(rng.uniform(*self.speed))
+            wav = resample(wav, round(self.sampling_rate * factor), self.sampling_rate)
         if self.max_samples is not None and len(wav) > self.max_samples:
-            rng = np.random.default_rng((self.seed, epoch, index))
             start = int(rng.integers(0, len(wav) - self.max_samples + 1))
             wav = wav[start : start + self.max_samples]
         wav = Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm([wav], None)[0]

@@ -144,7 +144,9 @@ class PretrainJob:
         crop = cfg.long_utterances == "crop"
         items, report = prepare(cfg.train, max_samples=cfg.max_sample_size, crop=crop, **common)
         logger.info("train data: %s", report.summary())
-        self.train_set = AudioDataset(items, cfg.sampling_rate, cfg.seed, cfg.max_sample_size)
+        self.train_set = AudioDataset(
+            items, cfg.sampling_rate, cfg.seed, cfg.max_sample_size, cfg.speed_perturb
+        )
         self.dev_set = None
         if cfg.dev:
             dev, report = prepare(cfg.dev, max_samples=cfg.max_sample_size, crop=True, **common)
