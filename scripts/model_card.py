@@ -1,14 +1,19 @@
 """Write the bundled model's card (README.md) from its training run, corpus and evaluation.
 
-    python scripts/model_card.py --run scripts/bundled_runs/stage2 --corpus data/corpus \
+    python scripts/model_card.py --corpus data/corpus \
+        --stage "less regularisation" scripts/bundled_model_stage2.yaml \
+            scripts/bundled_runs/stage2 "" \
+        --stage "speed perturbation" scripts/bundled_model_stage3.yaml \
+            scripts/bundled_runs/stage3 "" \
         --eval "WER 20.00% CER 8.00%" \
         --lm-eval "WER 12.00% CER 6.00%" --baseline "WER 36.00% CER 18.00%" \
         --heldout "WER 25.00% CER 10.00%" --heldout-lm "WER 15.00% CER 7.00%" \
         --heldout-baseline "WER 30.00% CER 15.00%" \
         --voices dev_voices.md --out wav2vec2_conformer/assets/model/README.md
 
-Everything in the card comes from files: the last run's options file, train.log and
-metrics.jsonl (the dev curve), the earlier stages' record (`--history`), the corpus's
+Everything in the card comes from files: each `--stage`'s options file, train.log and
+metrics.jsonl (its dev curve; the last stage is the shipped model), stage 1's record
+(`--history`, a run whose folder was not kept), the corpus's
 voices.json and train.jsonl (voices, hours, augmentation), the model's config.json, the
 per-voice table of `scripts/voice_breakdown.py`, and the last line of `w2vc evaluate` on dev.
 """
@@ -86,9 +91,66 @@ def dev_curve(metrics: list[dict]) -> str:
     return table
 
 
+STAGE = """### Stage {n}: {title}{shipped}
+
+{note}{updates:,} updates ({epochs:.1f} epochs over train) from stage {prev}'s weights in
+{wall_hours:.1f} h of wall time, with the options of `{options_path}`; the run's
+`train_config.yaml` (every option with its effective value), `train.log` and `metrics.jsonl`
+are kept in `{run}/`:
+
+```yaml
+{options}
+```
+
+Dev curve (greedy decoding of the whole dev set at each evaluation{final_note}):
+
+{curve}"""
+
+COMMAND = """w2vc finetune --config {options_path} --init runs/{prev_out}/final \\
+    --train data/corpus/train.tsv --dev data/corpus/dev.tsv --out runs/stage{n}  # stage {n}
+"""
+
+
+def stage_sections(stages: list[list[str]]) -> tuple[str, str]:
+    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...)."""
+    sections, commands = [], ""
+    for i, (title, options_path, run, note) in enumerate(stages):
+        n, last = i + 2, i == len(stages) - 1
+        log = os.path.join(run, "train.log")
+        metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
+        updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
+        per_epoch = int(
+            re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1]
+        )
+        fields = dict(n=n, prev=n - 1, title=title, note=f"{note} " if note else "", run=run)
+        sections.append(
+            STAGE.format(
+                **fields,
+                shipped=" (the shipped weights)" if last else "",
+                updates=updates,
+                epochs=updates / per_epoch,
+                wall_hours=wall_time(log).total_seconds() / 3600,
+                options_path=options_path,
+                options=open(options_path, encoding="utf-8").read().strip(),
+                final_note="; the shipped weights\nare the final ones" if last else "",
+                curve=dev_curve(metrics),
+            )
+        )
+        prev_out = "bundled" if n == 2 else f"stage{n - 1}"
+        commands += COMMAND.format(n=n, options_path=options_path, prev_out=prev_out)
+    return "\n".join(sections), commands
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, help="the last fine-tuning run's --out folder")
+    p.add_argument(
+        "--stage",
+        nargs=4,
+        action="append",
+        required=True,
+        metavar=("TITLE", "OPTIONS", "RUN", "NOTE"),
+        help="a stage after stage 1, in order: title, its --config, its kept run folder, a note",
+    )
     p.add_argument("--corpus", required=True, help="the corpus folder (w2vc corpus --out)")
     p.add_argument("--model", default="wav2vec2_conformer/assets/model")
     p.add_argument("--eval", required=True, help="w2vc evaluate --no-lm on dev: its last line")
@@ -97,29 +159,23 @@ def main() -> None:
     p.add_argument("--heldout", required=True, help="w2vc evaluate --no-lm on the eval split")
     p.add_argument("--heldout-lm", required=True, help="w2vc evaluate on the eval split")
     p.add_argument("--heldout-baseline", required=True, help="the baseline on the eval split")
-    p.add_argument("--options", default="scripts/bundled_model_stage2.yaml", help="its --config")
     p.add_argument("--history", default="scripts/bundled_runs/stage1.md", help="earlier stages")
     p.add_argument("--voices", required=True, help="scripts/voice_breakdown.py's table on dev")
-    p.add_argument("--note", default="", help="a sentence on the last run's history, if any")
     p.add_argument("--discussion", default="", help="a paragraph on what the numbers say")
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
-    log = os.path.join(args.run, "train.log")
     model_cfg = json.load(open(os.path.join(args.model, "config.json"), encoding="utf-8"))
     voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
-    metrics = read_jsonl(os.path.join(args.run, "metrics.jsonl"))
     voices_table, augment = corpus_tables(args.corpus)
     weights = os.path.join(args.model, "model.safetensors")
     size = os.path.getsize(weights) / 2**20
     with safe_open(weights, "pt") as f:
         params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
-    train_rows = [r for r in metrics if r["split"] == "train"]
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
-    options = open(args.options, encoding="utf-8").read().strip()
-    effective = yaml.safe_load(open(os.path.join(args.run, "train_config.yaml"), encoding="utf-8"))
-    per_epoch = int(re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1])
-    hours = wall_time(log).total_seconds() / 3600
+    first_run = os.path.join(args.stage[0][2], "train_config.yaml")
+    effective = yaml.safe_load(open(first_run, encoding="utf-8"))
+    stages, stage_commands = stage_sections(args.stage)
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
         eval=args.eval,
@@ -147,17 +203,14 @@ def main() -> None:
         dev_voices=dev_voices,
         voices_table=voices_table,
         augment=augment,
-        updates=train_rows[-1]["update"],
-        epochs=train_rows[-1]["update"] / per_epoch,
         preset=effective["preset"],
-        options_path=args.options,
         history=open(args.history, encoding="utf-8").read(),
         voices=open(args.voices, encoding="utf-8").read().strip(),
-        note=args.note,
         discussion=args.discussion,
-        wall_hours=hours,
-        options=options,
-        curve=dev_curve(metrics),
+        n_stages=len(args.stage) + 1,
+        stages=stages,
+        stage_commands=stage_commands,
+        final=f"runs/stage{len(args.stage) + 1}/final",
     )
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")
