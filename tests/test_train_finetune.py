@@ -7,7 +7,14 @@ import json
 import jiwer
 import pytest
 import torch
-from train_utils import NO_DROPOUT, SENTENCES, TEST_MODEL, corpus, write_manifest
+from train_utils import (
+    NO_DROPOUT,
+    SENTENCES,
+    TEST_MODEL,
+    corpus,
+    finetune_argv,
+    write_manifest,
+)
 
 from wav2vec2_conformer import Wav2Vec2ConformerConfig, Wav2Vec2ConformerForCTC
 from wav2vec2_conformer.audio import load_audio
@@ -140,20 +147,7 @@ def test_feature_encoder_is_frozen_by_default_only_when_starting_from_a_model(tm
 
 def test_cli_defaults_run(manifest, tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = [
-        "finetune",
-        "--train",
-        str(manifest),
-        "--dev",
-        str(manifest),
-        "--out",
-        str(out),
-        "--preset",
-        "tiny",
-        "--max-updates",
-        "2",
-        "--no-progress",
-    ]
+    argv = finetune_argv(manifest, out, "--preset", "tiny", "--max-updates", "2", "--no-progress")
     assert cli.main(argv) == 0
     assert f"final model: {out}/final" in capsys.readouterr().out
     assert transcribe(out / "final", [manifest.parent / "audio" / "utt0.wav"])  # loads, runs

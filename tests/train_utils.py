@@ -81,3 +81,8 @@ def corpus(folder: Path, sentences: list[str] = SENTENCES) -> Path:
     wavs = speak(folder / "audio", sentences)
     rows = [(os.path.relpath(w, folder), t) for w, t in zip(wavs, sentences, strict=True)]
     return write_manifest(folder / "train.tsv", rows)
+
+
+def finetune_argv(manifest: Path, out: Path, *extra: str) -> list[str]:
+    """`finetune` CLI arguments training and evaluating on `manifest`, writing to `out`."""
+    return ["finetune", "--train", str(manifest), "--dev", str(manifest), "--out", str(out), *extra]
