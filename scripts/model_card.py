@@ -207,7 +207,7 @@ def main() -> None:
         history=open(args.history, encoding="utf-8").read(),
         voices=open(args.voices, encoding="utf-8").read().strip(),
         discussion=args.discussion,
-        n_stages=len(args.stage) + 1,
+        n_stages=["two", "three", "four", "five"][len(args.stage) - 1],
         stages=stages,
         stage_commands=stage_commands,
         final=f"runs/stage{len(args.stage) + 1}/final",
