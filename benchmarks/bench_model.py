@@ -1,8 +1,8 @@
 """Forward (inference) and forward+backward (training) speed of our model against the reference
 (transformers) on the same weights, side by side in one run. Prints a markdown table.
 
-    .venv/bin/python benchmarks/bench_model.py [--preset base|tiny] [--seconds 10] [--batch 2]
-                                               [--repeats 5] [--device cpu|cuda] [--dtype fp32|bf16]
+    .venv/bin/python benchmarks/bench_model.py [--preset base|tiny|tiny-40ms|...] [--seconds 10]
+                              [--batch 2] [--repeats 5] [--device cpu|cuda] [--dtype fp32|bf16]
 
 Each cell is the median of `--repeats` timed runs after one warm-up; the ratio column is
 reference time / our time (above 1: we are faster); the two models run interleaved so
@@ -41,6 +41,12 @@ LAYOUTS = {
         position_embeddings_type="rotary",
     ),
 }
+# candidates for a faster bundled model: 40 ms frames (last conv stride 4), and thinner early
+# conv layers on top; the conformer and the CTC targets are unchanged
+LAYOUTS["tiny-40ms"] = dict(
+    LAYOUTS["tiny"], conv_stride=[5, 2, 2, 2, 2, 2, 4], conv_kernel=[10, 3, 3, 3, 3, 2, 4]
+)
+LAYOUTS["tiny-40ms-thin"] = dict(LAYOUTS["tiny-40ms"], conv_dim=[64, 64, 128, 128, 256, 256, 256])
 
 
 def timed_pair(fn_a, fn_b, repeats: int, device: str) -> tuple[float, float]:
