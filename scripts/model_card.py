@@ -122,10 +122,13 @@ def stage_sections(stages: list[list[str]]) -> tuple[str, str]:
         per_epoch = int(
             re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1]
         )
-        fields = dict(n=n, prev=n - 1, title=title, note=f"{note} " if note else "", run=run)
         sections.append(
             STAGE.format(
-                **fields,
+                n=n,
+                prev=n - 1,
+                title=title,
+                note=f"{note} " if note else "",
+                run=run,
                 shipped=" (the shipped weights)" if last else "",
                 updates=updates,
                 epochs=updates / per_epoch,

@@ -252,7 +252,7 @@ def test_cli_builds_eval_only_when_named(tmp_path: Path) -> None:
 
 
 def test_missing_texts_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(corpus, "missing_texts", lambda: ["wordnet-base"])
+    monkeypatch.setattr(sentences, "missing_texts", lambda: ["wordnet-base"])
     with pytest.raises(SystemExit):
         corpus.main(["--out", str(tmp_path)])
     assert "texts not installed: wordnet-base" in capsys.readouterr().err

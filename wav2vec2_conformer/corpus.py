@@ -40,7 +40,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from wav2vec2_conformer import synth
-from wav2vec2_conformer.sentences import Sentence, lm_sentences, missing_texts, split_sentences
+from wav2vec2_conformer.sentences import Sentence, lm_sentences, require_texts, split_sentences
 
 SPLITS = ("train", "dev", "eval")
 DEFAULT_DEV_VOICES = ("flite:rms", "festival:ked_diphone", "mbrola:mb-us3")
@@ -352,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not a.out:
         p.error("--out is required")
-    if missing := missing_texts():
-        p.error(f"texts not installed: {', '.join(missing)} (scripts/install_tts.sh installs them)")
+    try:
+        require_texts()  # before any work: sentences are read only once voices are planned
+    except FileNotFoundError as e:
+        p.error(str(e))
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(a).items()}
     build_corpus(
         CorpusOptions(**{f.name: given[f.name] for f in fields(CorpusOptions) if f.name in given})

@@ -76,6 +76,15 @@ def missing_texts(wordnet_dir: str = WORDNET_DIR, fortunes_dir: str = FORTUNES_D
     return missing + ([] if os.path.isdir(fortunes_dir) else ["fortunes"])
 
 
+def require_texts() -> None:
+    """A one-line FileNotFoundError naming the packages to install, when any is missing."""
+    if missing := missing_texts():
+        raise FileNotFoundError(
+            f"texts not installed: {', '.join(missing)} (apt-get install {' '.join(missing)}, "
+            "or bash scripts/install_tts.sh)"
+        )
+
+
 def wordnet_examples(wordnet_dir: str = WORDNET_DIR) -> list[str]:
     """The quoted example sentences in the glosses of WordNet's data.* files."""
     raws = []
@@ -120,11 +129,7 @@ def is_dev_sentence(s: Sentence, dev_share: float) -> bool:
 @functools.lru_cache(maxsize=4)
 def sentence_pools(min_words: int, max_words: int) -> tuple[list[Sentence], list[Sentence]]:
     """(WordNet sentences, fortunes sentences), read once per process."""
-    if missing := missing_texts():
-        raise FileNotFoundError(
-            f"texts not installed: {', '.join(missing)} (apt-get install {' '.join(missing)}, "
-            "or bash scripts/install_tts.sh)"
-        )
+    require_texts()
     fortunes = unique_sentences(fortune_texts(), min_words, max_words)
     reserved = {s.text for s in fortunes}  # eval's texts never reach train or dev
     wordnet = [s for s in unique_sentences(wordnet_examples(), min_words, max_words)
