@@ -111,12 +111,27 @@ COMMAND = """w2vc finetune --config {options_path} --init runs/{prev_out}/final 
 """
 
 
-def stage_sections(stages: list[list[str]]) -> tuple[str, str]:
-    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...)."""
+AVERAGE = """w2vc average runs/stage{n} --last {k} --out runs/stage{n}/avg{k}  # the shipped weights
+"""
+
+
+def shipped_note(average: int, save_every: int) -> str:
+    if not average:
+        return "; the shipped weights\nare the final ones"
+    return (
+        f"; the shipped weights are the mean of the\nnewest {average} checkpoints, "
+        f"{save_every} updates apart (`w2vc average`)"
+    )
+
+
+def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]:
+    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
+    `average`, the last stage ships the mean of its newest `average` checkpoints."""
     sections, commands = [], ""
     for i, (title, options_path, run, note) in enumerate(stages):
         n, last = i + 2, i == len(stages) - 1
         log = os.path.join(run, "train.log")
+        options = yaml.safe_load(open(os.path.join(run, "train_config.yaml"), encoding="utf-8"))
         metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
         updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
         per_epoch = int(
@@ -135,12 +150,14 @@ def stage_sections(stages: list[list[str]]) -> tuple[str, str]:
                 wall_hours=wall_time(log).total_seconds() / 3600,
                 options_path=options_path,
                 options=open(options_path, encoding="utf-8").read().strip(),
-                final_note="; the shipped weights\nare the final ones" if last else "",
+                final_note=shipped_note(average, options.get("save_every", 0)) if last else "",
                 curve=dev_curve(metrics),
             )
         )
         prev_out = "bundled" if n == 2 else f"stage{n - 1}"
         commands += COMMAND.format(n=n, options_path=options_path, prev_out=prev_out)
+    if average:
+        commands += AVERAGE.format(n=len(stages) + 1, k=average)
     return "\n".join(sections), commands
 
 
@@ -165,6 +182,13 @@ def main() -> None:
     p.add_argument("--history", default="scripts/bundled_runs/stage1.md", help="earlier stages")
     p.add_argument("--voices", required=True, help="scripts/voice_breakdown.py's table on dev")
     p.add_argument("--discussion", default="", help="a paragraph on what the numbers say")
+    p.add_argument(
+        "--average",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the shipped weights average the last stage's newest N checkpoints (w2vc average)",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
@@ -178,7 +202,10 @@ def main() -> None:
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
-    stages, stage_commands = stage_sections(args.stage)
+    stages, stage_commands = stage_sections(args.stage, args.average)
+    final = f"runs/stage{len(args.stage) + 1}/" + (
+        f"avg{args.average}" if args.average else "final"
+    )
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
         eval=args.eval,
@@ -213,7 +240,7 @@ def main() -> None:
         n_stages=["two", "three", "four", "five"][len(args.stage) - 1],
         stages=stages,
         stage_commands=stage_commands,
-        final=f"runs/stage{len(args.stage) + 1}/final",
+        final=final,
     )
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")

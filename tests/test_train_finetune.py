@@ -18,6 +18,7 @@ from train_utils import (
 
 from wav2vec2_conformer import Wav2Vec2ConformerConfig, Wav2Vec2ConformerForCTC
 from wav2vec2_conformer.audio import load_audio
+from wav2vec2_conformer.cli import main as w2vc
 from wav2vec2_conformer.decoding import CTCVocab, greedy_decode
 from wav2vec2_conformer.processor import Wav2Vec2Processor
 from wav2vec2_conformer.tokenizer import Wav2Vec2CTCTokenizer
@@ -94,6 +95,9 @@ def test_overfits_a_few_spoken_utterances(manifest, tmp_path):
     assert (out / "best" / "model.safetensors").exists()
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["update_00000100.pt", "update_00000200.pt"]
+    # `w2vc average` of the newest checkpoint alone rebuilds the final model from a training file
+    assert w2vc(["average", str(out), "--last", "1", "--out", str(tmp_path / "avg")]) == 0
+    assert transcribe(tmp_path / "avg", wavs) == hyps
 
 
 def test_frozen_feature_encoder_and_frozen_encoder_phase(manifest, tmp_path):

@@ -12,19 +12,17 @@ EXIT_ERROR = 1
 
 def _info(args: argparse.Namespace) -> int:
     from . import Wav2Vec2ConformerConfig
+    from .average import architecture_class
     from .checkpoint import resolve_model_dir
 
     model_dir = resolve_model_dir(args.model_dir)
     config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
-    arch = (config.extra.get("architectures") or ["Wav2Vec2ConformerModel"])[0]
-    import wav2vec2_conformer as w
-
-    cls = getattr(w, arch, w.Wav2Vec2ConformerModel)
+    cls = architecture_class(config)
     model = cls.from_pretrained(model_dir)
     c = config
     lines = [
         f"model:        {model_dir}",
-        f"architecture: {arch}",
+        f"architecture: {cls.__name__}",
         f"parameters:   {model.num_parameters():,}",
         f"encoder:      {c.num_hidden_layers} conformer layers, width {c.hidden_size}, "
         f"{c.num_attention_heads} heads, ffn {c.intermediate_size}, "
@@ -41,6 +39,16 @@ def _info(args: argparse.Namespace) -> int:
     elif c.vocab_size:
         lines.append(f"vocabulary:   {c.vocab_size} classes (no vocab.json)")
     print("\n".join(lines))
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from .average import average_checkpoints
+
+    paths = average_checkpoints(args.inputs, args.out, last=args.last, like=args.like)
+    print(f"averaged {len(paths)} checkpoints into {args.out}:", file=sys.stderr)
+    for path in paths:
+        print(f"  {path}", file=sys.stderr)
     return 0
 
 
@@ -179,6 +187,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--case", choices=["keep", "lower", "upper"], default="keep", help="as the vocabulary"
     )
     lm.set_defaults(func=_lm)
+
+    avg = sub.add_parser(
+        "average",
+        help="average the weights of several checkpoints of one run into a model folder",
+    )
+    avg.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="CKPT_OR_DIR",
+        help="training checkpoints (OUT/checkpoints/update_N.pt), model folders, or a run folder "
+        "OUT (its newest checkpoints)",
+    )
+    avg.add_argument("--out", required=True, help="model folder to write (HF layout)")
+    avg.add_argument(
+        "--last", type=_positive_int, help="from a run folder, average only its newest N"
+    )
+    avg.add_argument(
+        "--like",
+        help="take config, processor and LM files from this model folder (default: the first "
+        "model folder given, else the run's final/ or best/)",
+    )
+    avg.set_defaults(func=_average)
 
     info = sub.add_parser("info", help="summarise a model directory")
     info.add_argument("model_dir")

@@ -16,7 +16,6 @@ import glob
 import math
 import os
 import re
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -25,7 +24,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ..fileio import atomic_path
+from ..fileio import atomic_folder, atomic_path
 from . import runtime
 from .config import TrainConfig
 from .data import AudioDataset, BucketBatchSampler, Collator
@@ -102,13 +101,8 @@ def check_out(cfg: TrainConfig) -> None:
 
 def save_model_dir(job: Job, folder: str) -> None:
     """Save an HF-layout model folder whole: write a sibling temp folder, then swap it in."""
-    tmp, old = f"{folder}.tmp-{os.getpid()}", f"{folder}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    job.save_model(tmp)
-    if os.path.exists(folder):
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(folder) as tmp:
+        job.save_model(tmp)
 
 
 # ----------------------------------------------------------------------------- the loop
