@@ -8,13 +8,20 @@ log-probabilities. KenLM is optional: importing this module never needs it; with
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gzip
 import math
-from collections.abc import Iterable
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 LN10 = math.log(10.0)  # KenLM returns log10 probabilities; the beam search works in ln
+
+# KenLM's ARPA reader writes this hint to the C-level stderr on every load of a text model.
+_KENLM_HINT = "Loading the LM will be faster if you build a binary file."
 
 KENLM_MISSING = (
     "decoding with a language model needs the kenlm package, which is not installed; "
@@ -57,7 +64,8 @@ class NGramLM:
         config = kenlm.Config()
         config.show_progress = False
         try:
-            self._model = kenlm.Model(str(path), config)
+            with _without_kenlm_hint():
+                self._model = kenlm.Model(str(path), config)
         except (OSError, RuntimeError) as e:
             raise ValueError(f"cannot read {path} as an ARPA or KenLM binary model: {e}") from e
         self._kenlm = kenlm
@@ -97,6 +105,30 @@ class NGramLM:
 
     def __repr__(self) -> str:
         return f"NGramLM({str(self.path)!r}, order={self.order})"
+
+
+@contextlib.contextmanager
+def _without_kenlm_hint() -> Iterator[None]:
+    """Catch what C code writes to stderr (file descriptor 2) meanwhile, and pass it on without
+    KenLM's hint about binary files (noise on every `w2vc transcribe` with an ARPA LM)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to tidy
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode("utf-8", "replace").splitlines()
+            kept = [line for line in lines if line.strip() != _KENLM_HINT]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def _is_kenlm_binary(path: Path) -> bool:
