@@ -24,36 +24,16 @@ from .checkpoint import (
     BIN_WEIGHTS,
     SAFE_WEIGHTS,
     CheckpointError,
+    architecture_class,
     load_into,
     load_state_dict,
     save_pretrained,
 )
 from .config import Wav2Vec2ConformerConfig
 from .fileio import atomic_folder
+from .train.loop import CHECKPOINT_DIR, checkpoints
 
-CHECKPOINT_DIR = "checkpoints"  # as the training loop writes them: OUT/checkpoints/update_N.pt
 RUN_MODELS = ("final", "best")  # HF-layout folders a training run leaves, used as templates
-
-
-def architecture_class(config: Wav2Vec2ConformerConfig) -> type:
-    """The model class named by config.json's `architectures` (the bare encoder if none)."""
-    import wav2vec2_conformer as w
-
-    arch = (config.extra.get("architectures") or ["Wav2Vec2ConformerModel"])[0]
-    return getattr(w, arch, w.Wav2Vec2ConformerModel)
-
-
-def run_checkpoints(run_dir: str) -> list[str]:
-    """The training checkpoints of a run folder, oldest first (by update number)."""
-    folder = os.path.join(run_dir, CHECKPOINT_DIR)
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    found = []
-    for name in names:
-        stem, ext = os.path.splitext(name)
-        number = stem.removeprefix("update_")
-        if ext == ".pt" and stem.startswith("update_") and number.isdigit():
-            found.append((int(number), os.path.join(folder, name)))
-    return [path for _, path in sorted(found)]
 
 
 def _is_model_dir(path: str) -> bool:
@@ -66,7 +46,7 @@ def expand_inputs(inputs: Sequence[str], last: int | None) -> list[str]:
     paths = []
     for path in inputs:
         if os.path.isdir(path) and not _is_model_dir(path):
-            found = run_checkpoints(path)
+            found = [ckpt for _, ckpt in checkpoints(path)]
             if not found:
                 raise CheckpointError(
                     f"{path}: neither a model folder (no config.json) nor a training run "

@@ -200,6 +200,14 @@ def load_into(
     model.load_state_dict(keep, strict=False)
 
 
+def architecture_class(config: Wav2Vec2ConformerConfig) -> type:
+    """The model class named by config.json's `architectures` (the bare encoder if none)."""
+    import wav2vec2_conformer as w
+
+    arch = (config.extra.get("architectures") or ["Wav2Vec2ConformerModel"])[0]
+    return getattr(w, arch, w.Wav2Vec2ConformerModel)
+
+
 def load_pretrained(cls, path: str | os.PathLike, **kwargs: Any):
     """Build `cls` from a model directory (or hub id) and load its weights."""
     ignore_mismatched = kwargs.pop("ignore_mismatched_sizes", False)

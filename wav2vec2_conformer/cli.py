@@ -12,8 +12,7 @@ EXIT_ERROR = 1
 
 def _info(args: argparse.Namespace) -> int:
     from . import Wav2Vec2ConformerConfig
-    from .average import architecture_class
-    from .checkpoint import resolve_model_dir
+    from .checkpoint import architecture_class, resolve_model_dir
 
     model_dir = resolve_model_dir(args.model_dir)
     config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
