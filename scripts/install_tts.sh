@@ -59,6 +59,8 @@ OPTIONAL=(
     # more festival voices (us1 and slt are reserved for evaluation). The 8 kHz festvox-*8k
     # packages conflict with the 16 kHz ones above.
     festvox-us1 festvox-us2 festvox-us3 festvox-en1 festvox-don festvox-us-slt-hts
+    # RHVoice (non-free): statistical parametric English voices (its slt is reserved)
+    rhvoice rhvoice-english
 )
 
 if [ "$(enable_components)" = "1" ] || [ ! -d /var/lib/apt/lists ] \

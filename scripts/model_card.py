@@ -107,7 +107,7 @@ Dev curve (greedy decoding of the whole dev set at each evaluation{final_note}):
 {curve}"""
 
 COMMAND = """w2vc finetune --config {options_path} --init runs/{prev_out}/final \\
-    --train data/corpus/train.tsv --dev data/corpus/dev.tsv --out runs/stage{n}  # stage {n}
+    --train {train} --dev {dev} --out runs/stage{n}  # stage {n}
 """
 
 
@@ -155,7 +155,13 @@ def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]
             )
         )
         prev_out = "bundled" if n == 2 else f"stage{n - 1}"
-        commands += COMMAND.format(n=n, options_path=options_path, prev_out=prev_out)
+        commands += COMMAND.format(
+            n=n,
+            options_path=options_path,
+            prev_out=prev_out,
+            train=options["train"],
+            dev=options["dev"],
+        )
     if average:
         commands += AVERAGE.format(n=len(stages) + 1, k=average)
     return "\n".join(sections), commands
@@ -188,6 +194,13 @@ def main() -> None:
         default=0,
         metavar="N",
         help="the shipped weights average the last stage's newest N checkpoints (w2vc average)",
+    )
+    p.add_argument(
+        "--data-command",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="a command that makes a later stage's data, listed after the corpus build",
     )
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -240,6 +253,7 @@ def main() -> None:
         n_stages=["two", "three", "four", "five"][len(args.stage) - 1],
         stages=stages,
         stage_commands=stage_commands,
+        data_commands="".join(c + "\n" for c in args.data_command),
         final=final,
     )
     atomic_write_text(args.out, text)

@@ -35,6 +35,7 @@ def test_reserved_voices_are_the_evaluation_ones() -> None:
         "mbrola:mb-us1",
         "festival:us1_mbrola",
         "pico:en-GB",
+        "rhvoice:slt",
     }
 
 

@@ -1,11 +1,13 @@
 """Text-to-speech engines, their voices, and sox augmentation for the synthetic corpus.
 
-Five Debian engines (see ``scripts/install_tts.sh``): espeak-ng's formant voices ("espeak"),
-mbrola diphone voices driven by espeak-ng ("mbrola"), flite, festival and pico. A `Voice`
+Six Debian engines (see ``scripts/install_tts.sh``): espeak-ng's formant voices ("espeak"),
+mbrola diphone voices driven by espeak-ng ("mbrola"), flite, festival, pico and RHVoice's
+statistical parametric voices ("rhvoice", trained on CMU ARCTIC and other recordings). A `Voice`
 names one engine voice; its ``speaker`` names the recorded speaker or diphone set behind it,
 so that splits can be kept apart by speaker (festival's us2_mbrola and espeak-ng's mb-us2
-are the same speaker). Voices of the speakers in `RESERVED_SPEAKERS` belong to an
-independent evaluation and are never used for training or tuning.
+are the same speaker; so are flite's awb and RHVoice's alan, both from Alan W Black's ARCTIC
+recordings, and flite's slt and RHVoice's slt). Voices of the speakers in `RESERVED_SPEAKERS`
+belong to an independent evaluation and are never used for training or tuning.
 
 Each engine writes a wav at its own rate; `render` turns it into the corpus file: 16 kHz
 mono 16-bit, silence trimmed, optionally augmented (speed, tempo, pitch, reverb with sox;
@@ -27,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 16_000
-ENGINES = ("espeak", "mbrola", "flite", "festival", "pico")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice")
 # Speakers (recordings / diphone sets) kept for an independent evaluation.
 RESERVED_SPEAKERS = frozenset({"slt", "mbrola-us1", "pico-en-GB"})
 
@@ -35,6 +37,7 @@ ESPEAK_DATA = next(iter(glob.glob("/usr/lib/*/espeak-ng-data")), "/usr/share/esp
 MBROLA_DIR = "/usr/share/mbrola"
 FESTIVAL_VOICES = "/usr/share/festival/voices"
 PICO_LANG = "/usr/share/pico/lang"
+RHVOICE_VOICES = "/usr/share/RHVoice/voices"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,15 @@ _FESTIVAL = {
     "us1_mbrola": ("mbrola-us1", 1.0),
     "cmu_us_slt_arctic_hts": ("slt", 1.0),
 }
+# RHVoice's English voices (Debian rhvoice-english): voice -> speaker.
+_RHVOICE = {
+    "alan": "awb",
+    "bdl": "bdl",
+    "clb": "clb",
+    "slt": "slt",
+    "lyubov": "rhvoice-lyubov",
+    "evgeniy-eng": "rhvoice-evgeniy",  # Russian-accented English
+}
 
 
 def catalogue() -> list[Voice]:
@@ -132,6 +144,7 @@ def catalogue() -> list[Voice]:
     voices += [Voice(f"flite:{v}", "flite", v, s) for v, s in _FLITE.items()]
     voices += [Voice(f"festival:{v}", "festival", v, s, w) for v, (s, w) in _FESTIVAL.items()]
     voices += [Voice(f"pico:{v}", "pico", v, f"pico-{v}") for v in ("en-US", "en-GB")]
+    voices += [Voice(f"rhvoice:{v}", "rhvoice", v, s) for v, s in _RHVOICE.items()]
     return voices
 
 
@@ -149,6 +162,7 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
     have["flite"] = shutil.which("flite") is not None
     have["festival"] = shutil.which("festival") is not None
     have["pico"] = shutil.which("pico2wave") is not None
+    have["rhvoice"] = shutil.which("RHVoice-test") is not None
     flite_voices: set[str] = set()
     if have["flite"]:
         out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
@@ -173,8 +187,10 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
             ok = bool(glob.glob(os.path.join(FESTIVAL_VOICES, "*", v.arg)))
             if v.speaker.startswith("mbrola-"):
                 ok = ok and mbrola and os.path.exists(_mbrola_db(v.speaker))
-        else:  # pico
+        elif v.engine == "pico":
             ok = bool(glob.glob(os.path.join(PICO_LANG, f"{v.arg}_*")))
+        else:  # rhvoice
+            ok = os.path.isdir(os.path.join(RHVOICE_VOICES, v.arg))
         if ok:
             found.append(v)
     return found
@@ -187,6 +203,11 @@ def _run(cmd: list[str], **kw) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stderr.strip()[:500]}")
+
+
+def _percent(prosody: dict) -> tuple[int, int]:
+    """(rate, pitch) of ``prosody`` in percent, as pico and RHVoice take them."""
+    return round(100 * prosody["rate"]), round(100 * prosody.get("pitch", 1.0))
 
 
 def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
@@ -209,9 +230,14 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
             _run(["flite", "-voice", voice.arg, "--setf", stretch, "-t", text, "-o", path])
     elif voice.engine == "pico":
         for text, p, path in items:
-            speed, pitch = round(100 * p["rate"]), round(100 * p.get("pitch", 1.0))
+            speed, pitch = _percent(p)
             markup = f"<speed level='{speed}'><pitch level='{pitch}'>{text}</pitch></speed>"
             _run(["pico2wave", "-l", voice.arg, "-w", path, markup])
+    elif voice.engine == "rhvoice":
+        for text, p, path in items:  # rate and pitch in percent of the voice's own
+            rate, pitch = _percent(p)
+            cmd = ["RHVoice-test", "-p", voice.arg, "-r", str(rate), "-t", str(pitch), "-o", path]
+            _run(cmd, input=text)
     elif voice.engine == "festival":
         lines = [f"(voice_{voice.arg})"]
         for text, p, path in items:

@@ -19,14 +19,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 import numpy as np
 
 from wav2vec2_conformer import tokenizer_files
+from wav2vec2_conformer.ctc_text import (  # noqa: F401 (build_vocab: re-exported)
+    Offsets,
+    build_vocab,
+    clean_up_tokenization,
+    ctc_char_offsets,
+    word_offsets,
+)
 from wav2vec2_conformer.feature_extraction import (
     BatchFeature,
     padding_strategy,
@@ -41,12 +47,6 @@ _DROPPED_KEYS = set(
     "added_tokens_decoder tokenizer_class backend model_specific_special_tokens name_or_path "
     "is_local local_files_only tokenizer_file vocab_file".split()
 )
-# The reference's clean-up, in its order: " ." -> ".", ..., " ' " -> "'", " n't" -> "n't", ...
-_CLEAN_UPS = [
-    (" " + s, s.strip()) for s in (".", "?", "!", ",", "' ", "n't", "'m", "'s", "'ve", "'re")
-]
-
-Offsets = list[dict[str, Any]]
 
 
 @dataclass
@@ -60,30 +60,6 @@ class Wav2Vec2CTCTokenizerOutput(ModelOutput):
     text: str | list[str]
     char_offsets: Offsets | list[Offsets] | None = None
     word_offsets: Offsets | list[Offsets] | None = None
-
-
-def build_vocab(
-    texts: Iterable[str],
-    do_lower_case: bool = False,
-    word_delimiter_token: str = "|",
-) -> dict[str, int]:
-    """A CTC vocabulary for the characters in `texts`.
-
-    Order (ids): 0 "<pad>" (also the CTC blank), 1 "<s>", 2 "</s>", 3 "<unk>", 4 the word
-    delimiter "|" (spaces in the text), then every other character in sorted (code point)
-    order. This matches the layout of the released English checkpoints' special tokens, so
-    `Wav2Vec2CTCTokenizer(vocab=...)` here and the reference's tokenizer on the saved vocab.json
-    give the same ids. With `do_lower_case=True` characters are collected upper-cased, as the
-    tokenizer upper-cases text before lookup.
-    """
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, word_delimiter_token: 4}
-    chars = set()
-    for text in texts:
-        chars.update(text.upper() if do_lower_case else text)
-    chars -= {" ", word_delimiter_token}
-    for c in sorted(c for c in chars if c not in vocab):
-        vocab[c] = len(vocab)
-    return vocab
 
 
 class Wav2Vec2CTCTokenizer:
@@ -400,21 +376,13 @@ class Wav2Vec2CTCTokenizer:
         """CTC tokens -> {"text", "char_offsets", "word_offsets"} (offsets None unless asked)."""
         if not tokens:
             return {"text": "", "char_offsets": [], "word_offsets": []}
-        if group_tokens:  # merge repeats: each kept token covers `count` frames
-            groups = [(t, len(list(g))) for t, g in groupby(tokens)]
-        else:
-            groups = [(t, 1) for t in tokens]
-        char_offsets = []
-        end = 0
-        for token, count in groups:
-            start, end = end, end + count
-            if token != self.pad_token:  # the CTC blank
-                char = (
-                    self.replace_word_delimiter_char
-                    if token == self.word_delimiter_token
-                    else token
-                )
-                char_offsets.append({"char": char, "start_offset": start, "end_offset": end})
+        char_offsets = ctc_char_offsets(
+            tokens,
+            self.pad_token,
+            self.word_delimiter_token,
+            self.replace_word_delimiter_char,
+            group_tokens,
+        )
         chars = [c["char"] for c in char_offsets]
         text = (" " if spaces_between_special_tokens else "").join(chars).strip()
         if self.do_lower_case:
@@ -452,29 +420,6 @@ class Wav2Vec2CTCTokenizer:
             f"{type(self).__name__}(vocab_size={self.vocab_size}, "
             f"do_lower_case={self.do_lower_case}, word_delimiter={self.word_delimiter_token!r})"
         )
-
-
-def word_offsets(char_offsets: Offsets, word_delimiter_char: str = " ") -> Offsets:
-    """Group character offsets into words separated by `word_delimiter_char`."""
-    words: Offsets = []
-    for is_space, group in groupby(char_offsets, key=lambda c: c["char"] == word_delimiter_char):
-        if not is_space:
-            group = list(group)
-            words.append(
-                {
-                    "word": "".join(c["char"] for c in group),
-                    "start_offset": group[0]["start_offset"],
-                    "end_offset": group[-1]["end_offset"],
-                }
-            )
-    return words
-
-
-def clean_up_tokenization(text: str) -> str:
-    """The reference's clean-up of spaces before punctuation and English contractions."""
-    for before, after in _CLEAN_UPS:
-        text = text.replace(before, after)
-    return text
 
 
 def _content(token: Any) -> str | None:

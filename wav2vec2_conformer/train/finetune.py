@@ -24,13 +24,14 @@ import jiwer
 import torch
 from torch import nn
 
+from ..ctc_text import build_vocab
 from ..decoding import CTCVocab, greedy_decode
 from ..feature_extraction import Wav2Vec2FeatureExtractor
 from ..heads import Wav2Vec2ConformerForCTC
 from ..losses import ctc_loss
 from ..presets import preset_config
 from ..processor import Wav2Vec2Processor
-from ..tokenizer import Wav2Vec2CTCTokenizer, build_vocab
+from ..tokenizer import Wav2Vec2CTCTokenizer
 from . import runtime
 from .config import FinetuneConfig
 from .data import AudioDataset, Collator, DataError, eval_loader, prepare, read_manifest
