@@ -42,18 +42,24 @@ def read_jsonl(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+# Lines a (re)starting process logs before it trains.
+STARTUP = re.compile(r" INFO (vocabulary|train data|dev data|resumed from)")
+
+
 def wall_time(log_path: str) -> timedelta:
-    """From the 'training ...' line to the last line of train.log (times of day; runs may cross
-    midnight, and a resumed run's pause counts)."""
-    stamps = []
+    """Training time in train.log: from the 'training ...' line to the last line (times of day;
+    runs may cross midnight). A resumed run's pause (the time between the last line of the
+    stopped process and the start-up lines of the resuming one) does not count."""
+    total, last = timedelta(), None
     with open(log_path, encoding="utf-8") as f:
         for line in f:
             m = re.match(r"(\d\d:\d\d:\d\d) ", line)
-            if m and (stamps or " training " in line):
-                stamps.append(datetime.strptime(m.group(1), "%H:%M:%S"))
-    total = timedelta()
-    for a, b in zip(stamps, stamps[1:], strict=False):
-        total += (b - a) % timedelta(days=1)
+            if not m or (last is None and " training " not in line):
+                continue
+            now = datetime.strptime(m.group(1), "%H:%M:%S")
+            if last is not None and not STARTUP.search(line):
+                total += (now - last) % timedelta(days=1)
+            last = now
     return total
 
 
@@ -202,6 +208,13 @@ def main() -> None:
         metavar="CMD",
         help="a command that makes a later stage's data, listed after the corpus build",
     )
+    p.add_argument(
+        "--supplement",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a line on training data a later stage added to the corpus (a Data bullet)",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
@@ -250,10 +263,11 @@ def main() -> None:
         history=open(args.history, encoding="utf-8").read(),
         voices=open(args.voices, encoding="utf-8").read().strip(),
         discussion=args.discussion,
-        n_stages=["two", "three", "four", "five"][len(args.stage) - 1],
+        n_stages=["two", "three", "four", "five", "six", "seven", "eight"][len(args.stage) - 1],
         stages=stages,
         stage_commands=stage_commands,
         data_commands="".join(c + "\n" for c in args.data_command),
+        supplements="".join(f"- {t}\n" for t in args.supplement),
         final=final,
     )
     atomic_write_text(args.out, text)

@@ -47,3 +47,20 @@ def test_voice_breakdown_scores_each_voice_and_augmentation(tmp_path, capsys):
     assert set(tables["augmentation"]) == {"none", "noise", "?"}
     out = capsys.readouterr().out
     assert "| flite:rms | 2 | 50.00 |" in out
+
+
+def test_model_card_wall_time_crosses_midnight_and_skips_resume_pauses(tmp_path):
+    card = load_script("model_card")
+    log = tmp_path / "train.log"
+    log.write_text(
+        "23:00:00 INFO vocabulary: 32 tokens from init/vocab.json\n"
+        "23:00:05 INFO training Wav2Vec2ConformerForCTC (7M parameters) on cpu x1\n"
+        "23:40:05 INFO saved run/checkpoints/update_00000250.pt\n"
+        # the process stops; it is resumed 2 h later, past midnight
+        "01:40:00 INFO vocabulary: 32 tokens from run/vocab.json\n"
+        "01:40:04 INFO train data: train.tsv: 10 of 10 utterances kept\n"
+        "01:40:05 INFO resumed from run/checkpoints/update_00000250.pt (update 250)\n"
+        "01:40:06 INFO training Wav2Vec2ConformerForCTC (7M parameters) on cpu x1\n"
+        "02:00:06 INFO saved the final model to run/final\n"
+    )
+    assert card.wall_time(str(log)).total_seconds() == 40 * 60 + 1 + 20 * 60
