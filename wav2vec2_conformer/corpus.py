@@ -133,7 +133,7 @@ def plan_split(
         k = len(plan)
         v, s = voices[rng.choice(len(voices), p=w)], sentences[order[k % len(sentences)]]
         prosody = {"rate": float(rng.uniform(0.88, 1.12))}
-        if v.engine in ("espeak", "mbrola", "pico", "rhvoice"):
+        if v.engine in synth.PITCH_ENGINES:
             prosody["pitch"] = float(rng.uniform(0.85, 1.2))
         aug = synth.draw_augmentation(rng, prob)
         uid = f"{split}-{k:06d}"

@@ -30,6 +30,8 @@ import soundfile as sf
 
 SAMPLE_RATE = 16_000
 ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice")
+# Engines that take a pitch factor (prosody["pitch"] in `synthesize`); the others ignore it.
+PITCH_ENGINES = frozenset({"espeak", "mbrola", "pico", "rhvoice"})
 # Speakers (recordings / diphone sets) kept for an independent evaluation.
 RESERVED_SPEAKERS = frozenset({"slt", "mbrola-us1", "pico-en-GB"})
 
