@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wav2vec2_conformer import corpus, sentences, synth
+from wav2vec2_conformer import augment, corpus, sentences, synth
 from wav2vec2_conformer.corpus import CorpusOptions
 from wav2vec2_conformer.sentences import Sentence
 
@@ -84,8 +84,8 @@ def test_plan_is_reproducible_and_mixes_voices() -> None:
 
 def test_draw_augmentation_respects_probability() -> None:
     rng = np.random.default_rng(0)
-    assert all(synth.draw_augmentation(rng, 0.0) == {} for _ in range(50))
-    augs = [synth.draw_augmentation(rng, 1.0) for _ in range(200)]
+    assert all(augment.draw_augmentation(rng, 0.0) == {} for _ in range(50))
+    augs = [augment.draw_augmentation(rng, 1.0) for _ in range(200)]
     assert all(augs)
     for key in ("speed", "tempo", "pitch", "reverb", "noise", "telephone"):
         assert any(key in a for a in augs), key
@@ -127,10 +127,10 @@ def test_engine_speaks_sentences(engine: str, tmp_path: Path) -> None:
 # ---- augmentation ----------------------------------------------------------------------------
 
 
-def render(tmp_path: Path, x: np.ndarray, augment: dict, name: str = "out.wav") -> np.ndarray:
+def render(tmp_path: Path, x: np.ndarray, effects: dict, name: str = "out.wav") -> np.ndarray:
     raw = tmp_path / "raw.wav"
     sf.write(raw, x, SR, subtype="FLOAT")
-    synth.render(str(raw), str(tmp_path / name), augment, peak_db=-1.0)
+    augment.render(str(raw), str(tmp_path / name), effects, peak_db=-1.0)
     y, sr = sf.read(tmp_path / name)
     assert sr == SR
     return y

