@@ -64,3 +64,64 @@ def test_model_card_wall_time_crosses_midnight_and_skips_resume_pauses(tmp_path)
         "02:00:06 INFO saved the final model to run/final\n"
     )
     assert card.wall_time(str(log)).total_seconds() == 40 * 60 + 1 + 20 * 60
+
+
+def write_run(run: Path, options: dict, metrics: list[dict]) -> Path:
+    """A kept run folder as `w2vc finetune` leaves it: config, log, metrics."""
+    run.mkdir(parents=True)
+    (run / "train_config.yaml").write_text("".join(f"{k}: {v}\n" for k, v in options.items()))
+    (run / "train.log").write_text(
+        "10:00:00 INFO training Wav2Vec2ConformerForCTC (7M parameters), 40 batches per epoch\n"
+        "11:30:00 INFO saved the final model to run/final\n"
+    )
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    return run
+
+
+def test_model_card_stage_sections_and_commands(tmp_path):
+    card = load_script("model_card")
+    train = {"split": "train", "epoch": 1, "loss": 1.5}
+    metrics = [
+        {**train, "update": 50},
+        {"split": "dev", "update": 50, "loss": 2.0, "wer": 90.0, "cer": 40.0},
+        {**train, "update": 100, "loss": 1.25},
+        {"split": "dev", "update": 100, "loss": 1.75, "wer": 80.5, "cer": 35.25},
+    ]
+    stages = []
+    for n, train_tsv in ((2, "data/corpus/train.tsv"), (3, "data/train_plus.tsv")):
+        opts = {"train": train_tsv, "dev": "data/corpus/dev.tsv", "save_every": 25}
+        run = write_run(tmp_path / f"stage{n}", opts, metrics)
+        options_path = tmp_path / f"stage{n}.yaml"
+        options_path.write_text(f"max_updates: 100  # stage {n}\n")
+        stages.append([f"title {n}", str(options_path), str(run), f"note {n}." if n == 3 else ""])
+
+    sections, commands = card.stage_sections(stages, average=4)
+    assert "### Stage 2: title 2\n" in sections
+    assert "### Stage 3: title 3 (the shipped weights)" in sections
+    assert (
+        "note 3. 100 updates (2.5 epochs over train) from stage 2's weights in\n1.5 h" in sections
+    )
+    assert "| 100 | 1 | 1.250 | 1.750 | 80.50 | 35.25 |" in sections
+    assert "newest 4 checkpoints, 25 updates apart" in sections  # the last stage only
+    assert sections.count("newest 4 checkpoints") == 1
+    # each stage starts from the previous one's weights, on its own train manifest
+    assert "--init runs/bundled/final \\\n    --train data/corpus/train.tsv" in commands
+    assert "--init runs/stage2/final \\\n    --train data/train_plus.tsv" in commands
+    assert commands.endswith(
+        "w2vc average runs/stage3 --last 4 --out runs/stage3/avg4  # the shipped weights\n"
+    )
+
+
+def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):
+    card = load_script("model_card")
+    rows = [
+        {"engine": "flite", "voice": "flite:awb", "seconds": 1800, "augment": {}},
+        {"engine": "flite", "voice": "flite:kal", "seconds": 1800, "augment": {"noise": {}}},
+        {"engine": "piper", "voice": "piper:joe", "seconds": 3600, "augment": {"noise": {}}},
+        {"engine": "piper", "voice": "piper:joe", "seconds": 7200, "augment": {"reverb": []}},
+    ]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    voices, aug = card.corpus_tables(str(tmp_path))
+    lines = voices.splitlines()
+    assert lines[2:] == ["| piper | 1 | 2 | 3.00 |", "| flite | 2 | 2 | 1.00 |"]
+    assert aug == "noise 50%, none 25%, reverb 25%"
