@@ -18,7 +18,7 @@ from wav2vec2_conformer import augment, corpus, sentences, synth
 from wav2vec2_conformer.corpus import CorpusOptions
 from wav2vec2_conformer.sentences import Sentence
 
-SR = synth.SAMPLE_RATE
+SR = augment.SAMPLE_RATE
 HAVE_SOX = shutil.which("sox") is not None
 HAVE_TEXTS = not sentences.missing_texts()
 needs_sox = pytest.mark.skipif(not HAVE_SOX, reason="sox is not installed")

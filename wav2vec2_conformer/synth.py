@@ -26,9 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wav2vec2_conformer import kokoro_voices, piper_voices
-from wav2vec2_conformer.augment import SAMPLE_RATE, render, run_tool
-
-__all__ = ["SAMPLE_RATE", "Voice", "catalogue", "installed_voices", "synthesize", "synthesize_job"]
+from wav2vec2_conformer.augment import render, run_tool
 
 ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper", "kokoro")
 # Engines that take a pitch factor (prosody["pitch"] in `synthesize`); the others ignore it.
