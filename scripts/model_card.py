@@ -130,6 +130,12 @@ def shipped_note(average: int, save_every: int) -> str:
     )
 
 
+def number_word(n: int) -> str:
+    """'two' ... 'twelve' for the card's prose; digits beyond."""
+    words = "zero one two three four five six seven eight nine ten eleven twelve".split()
+    return words[n] if n < len(words) else str(n)
+
+
 def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]:
     """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
     `average`, the last stage ships the mean of its newest `average` checkpoints."""
@@ -263,7 +269,7 @@ def main() -> None:
         history=open(args.history, encoding="utf-8").read(),
         voices=open(args.voices, encoding="utf-8").read().strip(),
         discussion=args.discussion,
-        n_stages=["two", "three", "four", "five", "six", "seven", "eight"][len(args.stage) - 1],
+        n_stages=number_word(len(args.stage) + 1),
         stages=stages,
         stage_commands=stage_commands,
         data_commands="".join(c + "\n" for c in args.data_command),

@@ -1,5 +1,7 @@
-"""Hand-made CTC frames for the decoding tests: a vocabulary and log-prob builders."""
+"""Hand-made CTC frames for the decoding tests: a vocabulary and log-prob builders (and whether
+KenLM is installed)."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -12,6 +14,10 @@ TOKENS += ["D", "L", "U", "M", "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'",
 TOKENS += ["Z"]
 VOCAB = CTCVocab.from_tokens(TOKENS)
 ID = {t: i for i, t in enumerate(TOKENS)}
+
+# KenLM is optional (the pure-Python ArpaLM stands in); the LM tests check both when it is there
+HAVE_KENLM = importlib.util.find_spec("kenlm") is not None
+NO_KENLM = "kenlm not installed (pip install kenlm)"
 
 
 def peaky(frames: str, peak: float = 8.0) -> np.ndarray:

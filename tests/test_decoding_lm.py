@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from ctc_frames import VOCAB, peaky, probs, words
+from ctc_frames import HAVE_KENLM, NO_KENLM, VOCAB, peaky, probs, words
 
 from wav2vec2_conformer.beam_search import beam_search_decode
 from wav2vec2_conformer.decoding import (
@@ -16,13 +16,7 @@ from wav2vec2_conformer.decoding import (
 from wav2vec2_conformer.lm import NGramLM, load_lm
 from wav2vec2_conformer.ngram import ArpaLM
 
-try:
-    import kenlm  # noqa: F401
-
-    HAVE_KENLM = True
-except ImportError:
-    HAVE_KENLM = False
-needs_kenlm = pytest.mark.skipif(not HAVE_KENLM, reason="kenlm not installed (pip install kenlm)")
+needs_kenlm = pytest.mark.skipif(not HAVE_KENLM, reason=NO_KENLM)
 
 
 # ---------------------------------------------------------------- language model and hotwords
@@ -42,7 +36,7 @@ def make_lm(request):
     """Both n-gram implementations: KenLM's `NGramLM` and the pure-Python `ArpaLM`."""
     if request.param == "kenlm":
         if not HAVE_KENLM:
-            pytest.skip("kenlm not installed (pip install kenlm)")
+            pytest.skip(NO_KENLM)
         return NGramLM
     return ArpaLM
 

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from ctc_frames import HAVE_KENLM
 from test_transcribe import SR, make_model_dir, speechlike
 
 from wav2vec2_conformer.beam_search import beam_search_decode
@@ -18,13 +19,6 @@ from wav2vec2_conformer.cli import main
 from wav2vec2_conformer.decoding import greedy_decode
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
 from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe_arrays
-
-try:
-    import kenlm  # noqa: F401
-
-    HAVE_KENLM = True
-except ImportError:
-    HAVE_KENLM = False
 
 WORDS = "the a cat dog sat ran on under mat house big small red old".split()
 
