@@ -1,7 +1,6 @@
 """Hand-made CTC frames for the decoding tests: a vocabulary and log-prob builders (and whether
 KenLM is installed)."""
 
-import importlib.util
 import math
 
 import numpy as np
@@ -16,7 +15,12 @@ VOCAB = CTCVocab.from_tokens(TOKENS)
 ID = {t: i for i, t in enumerate(TOKENS)}
 
 # KenLM is optional (the pure-Python ArpaLM stands in); the LM tests check both when it is there
-HAVE_KENLM = importlib.util.find_spec("kenlm") is not None
+try:
+    import kenlm  # noqa: F401 (a probe: installed and importable)
+
+    HAVE_KENLM = True
+except ImportError:
+    HAVE_KENLM = False
 NO_KENLM = "kenlm not installed (pip install kenlm)"
 
 
