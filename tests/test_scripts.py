@@ -1,4 +1,5 @@
-"""The report scripts under scripts/ that the model card is made with, on small made-up inputs."""
+"""The scripts under scripts/ (the model card's reports, the Kokoro voice fetcher) on small
+made-up inputs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -126,3 +128,39 @@ def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):
     lines = voices.splitlines()
     assert lines[2:] == ["| piper | 1 | 2 | 3.00 |", "| flite | 2 | 2 | 1.00 |"]
     assert aug == "noise 50%, none 25%, reverb 25%"
+
+
+def test_fetch_kokoro_voices_takes_the_voice_files_and_licence(tmp_path, capsys):
+    import io
+    import tarfile
+
+    fetch = load_script("fetch_kokoro_voices")
+    style = np.arange(510 * 256, dtype="<f4")
+    files = {
+        "kokoro-9.9/kokoro.js/voices/af_one.bin": style.tobytes(),
+        "kokoro-9.9/kokoro.js/voices/bm_two.bin": (style * 2).tobytes(),
+        "kokoro-9.9/LICENSE": b"Apache License",
+        "kokoro-9.9/kokoro.js/LICENSE": b"not the top one",
+        "kokoro-9.9/kokoro.js/demo/sound.bin": b"not a voice",
+    }
+    sdist = tmp_path / "kokoro-9.9.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "voices"
+    assert fetch.main([str(out), "--sdist", str(sdist)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["LICENSE", "af_one.bin", "bm_two.bin"]
+    assert (out / "LICENSE").read_bytes() == b"Apache License"
+    assert np.array_equal(np.fromfile(out / "bm_two.bin", dtype="<f4"), style * 2)
+    assert "3 files written, 2 voices" in capsys.readouterr().out
+    assert fetch.extract(str(sdist), str(out)) == 0  # files already there are kept
+
+    with tarfile.open(tmp_path / "bad.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("kokoro-9.9/kokoro.js/voices/short.bin")
+        info.size = 8
+        tar.addfile(info, io.BytesIO(b"\0" * 8))
+    with pytest.raises(ValueError, match=r"short.bin: 2 values, a Kokoro voice has 130560"):
+        fetch.extract(str(tmp_path / "bad.tar.gz"), str(out))
+    assert not (out / "short.bin").exists()

