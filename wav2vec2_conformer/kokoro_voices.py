@@ -133,14 +133,19 @@ def _model():
     return session, vocab, styles
 
 
+def as_style(values: np.ndarray, source: str) -> np.ndarray:
+    """A voice's values -> its ``(510, 1, 256)`` style vectors; another count is an error."""
+    n = int(np.prod(STYLE_SHAPE))
+    if values.size != n:
+        raise ValueError(f"{source}: {values.size} values, a Kokoro voice has {n}")
+    return np.asarray(values, dtype=np.float32).reshape(STYLE_SHAPE)
+
+
 @functools.lru_cache(maxsize=64)
 def load_voice_file(path: str) -> np.ndarray:
-    """One voice file -> its ``(510, 1, 256)`` style vectors; a file of another size is an error."""
+    """One voice file (raw little-endian float32, or ``.npy``) -> its style vectors."""
     p = Path(path)
-    a = np.load(p) if p.suffix == ".npy" else np.fromfile(p, dtype="<f4")
-    if a.size != np.prod(STYLE_SHAPE):
-        raise ValueError(f"{p}: {a.size} values, a Kokoro voice has {np.prod(STYLE_SHAPE)}")
-    return np.asarray(a, dtype=np.float32).reshape(STYLE_SHAPE)
+    return as_style(np.load(p) if p.suffix == ".npy" else np.fromfile(p, dtype="<f4"), str(p))
 
 
 def _style(styles: dict[str, np.ndarray], voice: str) -> np.ndarray:
