@@ -257,3 +257,10 @@ def test_missing_texts_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) 
     with pytest.raises(SystemExit):
         corpus.main(["--out", str(tmp_path)])
     assert "texts not installed: wordnet-base" in capsys.readouterr().err
+
+
+def test_bad_kokoro_blend_count_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("W2VC_KOKORO_BLENDS", "many")
+    with pytest.raises(SystemExit):
+        corpus.main(["--list-voices", "--engines", "kokoro"])
+    assert "W2VC_KOKORO_BLENDS must be a count of blends, not 'many'" in capsys.readouterr().err

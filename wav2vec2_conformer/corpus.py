@@ -349,20 +349,23 @@ def main(argv: list[str] | None = None) -> int:
     add("--workers", type=int, default=d.workers)
     add("--list-voices", action="store_true", help="print the installed voices and exit")
     a = p.parse_args(argv)
-    if a.list_voices:
-        for v in synth.installed_voices(tuple(a.engines)):
-            print(
-                f"{v.name}\tspeaker={v.speaker}" + ("\tRESERVED (eval only)" if v.reserved else "")
-            )
-        return 0
-    if not a.out:
-        p.error("--out is required")
-    try:
+    try:  # bad options or settings ($W2VC_KOKORO_BLENDS, dev voices, ...): one line, no trace
+        if a.list_voices:
+            for v in synth.installed_voices(tuple(a.engines)):
+                print(
+                    f"{v.name}\tspeaker={v.speaker}"
+                    + ("\tRESERVED (eval only)" if v.reserved else "")
+                )
+            return 0
+        if not a.out:
+            p.error("--out is required")
         require_texts()  # before any work: sentences are read only once voices are planned
-    except FileNotFoundError as e:
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(a).items()}
+        build_corpus(
+            CorpusOptions(
+                **{f.name: given[f.name] for f in fields(CorpusOptions) if f.name in given}
+            )
+        )
+    except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(a).items()}
-    build_corpus(
-        CorpusOptions(**{f.name: given[f.name] for f in fields(CorpusOptions) if f.name in given})
-    )
     return 0
