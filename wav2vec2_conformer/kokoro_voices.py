@@ -77,10 +77,15 @@ def voice_files() -> dict[str, Path]:
     return found
 
 
+def _pairs(names) -> list[str]:
+    """Every pairwise 50/50 blend of ``names``, in their order, named ``a+b``."""
+    return [f"{a}+{b}" for a, b in itertools.combinations(names, 2)]
+
+
 def file_blends(names: list[str], n: int) -> list[str]:
     """``n`` pairwise blends (``a+b``) of ``names``, a fixed draw: the same names give the same
     blends, and a larger ``n`` extends a smaller one's (all pairs at most)."""
-    pairs = [f"{a}+{b}" for a, b in itertools.combinations(sorted(names), 2)]
+    pairs = _pairs(sorted(names))
     return [pairs[i] for i in np.random.default_rng(0).permutation(len(pairs))[:n]]
 
 
@@ -94,9 +99,8 @@ def _blend_count() -> int:
 def voice_names() -> list[str]:
     """The five voices, their pairwise blends (``a+b``), the voice files' voices, then
     ``$W2VC_KOKORO_BLENDS`` blends of those."""
-    blends = [f"{a}+{b}" for a, b in itertools.combinations(VOICES, 2)]
     files = sorted(set(voice_files()) - set(VOICES))
-    return list(VOICES) + blends + files + file_blends(files, _blend_count())
+    return list(VOICES) + _pairs(VOICES) + files + file_blends(files, _blend_count())
 
 
 def accent(voice: str) -> str:
