@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,15 @@ def test_cli_transcribe_and_evaluate_default_to_the_bundled_model():
     assert r.returncode == 0, r.stderr
     wer = float(r.stdout.strip().splitlines()[-1].split()[1].rstrip("%"))
     assert wer <= 25.0, r.stdout
+
+
+def test_the_project_readme_quotes_the_cards_results():
+    """The README's bundled-model paragraph is written by hand: it must match the card's table."""
+    card = (BUNDLED_MODEL / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = re.sub(r"\b[WC]ER ", "", readme)  # "WER 49.68% / CER 22.86%" -> "49.68% / 22.86%"
+    rows = card.split("## Result")[1].split("\n## ")[0].splitlines()
+    pairs = [p for r in rows if (p := re.findall(r"WER ([\d.]+)% CER ([\d.]+)%", r))]
+    assert [len(p) for p in pairs] == [2, 2, 2]  # greedy, LM, PocketSphinx; dev and eval each
+    for wer, cer in (pair for row in pairs for pair in row):
+        assert f"{wer}% / {cer}%" in readme, (wer, cer)
