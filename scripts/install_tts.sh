@@ -51,6 +51,7 @@ REQUIRED=(
     libttspico-utils
     wordnet-base
     fortunes
+    wamerican  # /usr/share/dict/american-english: the word list of the bundled model's LM
 )
 OPTIONAL=(
     # accented English: the voice databases behind espeak-ng's mb-*-en voices

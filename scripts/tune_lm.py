@@ -5,6 +5,8 @@
 
 The acoustic model runs once over the dev set; then every (alpha, beta, unk_offset) of the grid
 decodes the stored log-probabilities with the CTC prefix beam search, and the best WER wins.
+Several `--lm` files (e.g. with and without `w2vc lm --vocabulary`) are compared the same way:
+the grid runs for each, and the best LM is the one installed.
 With --install, `w2vc transcribe` and `w2vc evaluate` use the LM and these weights by default
 for that model (`--no-lm` turns it off).
 """
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from wav2vec2_conformer.audio import load_audio  # noqa: E402
 from wav2vec2_conformer.commands import normalise, read_manifest  # noqa: E402
-from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+from wav2vec2_conformer.fileio import atomic_path, atomic_write_text  # noqa: E402
 from wav2vec2_conformer.lm import load_lm  # noqa: E402
 from wav2vec2_conformer.transcribe import (  # noqa: E402
     LM_FOLDER,
@@ -44,7 +46,9 @@ def floats(text: str) -> list[float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--lm", required=True, help="ARPA file (w2vc lm) or KenLM binary")
+    p.add_argument(
+        "--lm", required=True, nargs="+", help="ARPA file(s) (w2vc lm) or KenLM binaries"
+    )
     p.add_argument("--dev", required=True, help="manifest: path<TAB>transcript")
     p.add_argument("--max-utterances", type=int, default=0, help="0: all")
     p.add_argument("--alpha", type=floats, default=floats("0.3,0.5,0.8,1.2"))
@@ -61,7 +65,6 @@ def main() -> None:
     waves = [load_audio(u.path, pipe.sampling_rate) for u in utts]
     logps = transcribe_arrays(pipe, waves, batch_size=1)
     refs = [normalise(u.reference) for u in utts]
-    lm = load_lm(args.lm)
 
     def score(decoding: Decoding) -> tuple[float, float]:
         hyps = [normalise(decode_logprobs(pipe, lp, decoding).text) for lp in logps]
@@ -70,27 +73,35 @@ def main() -> None:
     wer, cer = score(Decoding())
     print(f"{len(utts)} utterances; greedy: WER {wer:.2f}% CER {cer:.2f}%")
     results = []
-    grid = list(itertools.product(args.alpha, args.beta, args.unk_offset))
-    for alpha, beta, unk in tqdm(grid, desc="grid", file=sys.stderr):
+    grid = list(itertools.product(args.lm, args.alpha, args.beta, args.unk_offset))
+    lms = {}
+    for path, alpha, beta, unk in tqdm(grid, desc="grid", file=sys.stderr):
         start = time.time()
-        d = Decoding(args.beam_size, lm, alpha, beta, unk)
-        wer, cer = score(d)
-        results.append((wer, cer, alpha, beta, unk))
+        lm = lms[path] if path in lms else lms.setdefault(path, load_lm(path))
+        wer, cer = score(Decoding(args.beam_size, lm, alpha, beta, unk))
+        results.append((wer, cer, alpha, beta, unk, path))
         tqdm.write(
-            f"alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: WER {wer:6.2f}% CER {cer:6.2f}%"
-            f"  ({time.time() - start:.0f} s)",
+            f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: "
+            f"WER {wer:6.2f}% CER {cer:6.2f}%  ({time.time() - start:.0f} s)",
             file=sys.stderr,
         )
-    wer, cer, alpha, beta, unk = min(results)
-    print(f"best: alpha {alpha} beta {beta} unk_score_offset {unk}: WER {wer:.2f}% CER {cer:.2f}%")
+    for path in args.lm if len(args.lm) > 1 else []:
+        wer, cer, alpha, beta, unk, _ = min(r for r in results if r[-1] == path)
+        print(f"{path}: best alpha {alpha} beta {beta}: WER {wer:.2f}% CER {cer:.2f}%")
+    wer, cer, alpha, beta, unk, path = min(results)
+    print(
+        f"best: {path} alpha {alpha} beta {beta} unk_score_offset {unk}: "
+        f"WER {wer:.2f}% CER {cer:.2f}%"
+    )
     if args.install:
         folder = os.path.join(args.model, LM_FOLDER)
         os.makedirs(folder, exist_ok=True)
-        name = "lm.arpa.gz" if args.lm.endswith(".gz") else os.path.basename(args.lm)
-        shutil.copyfile(args.lm, os.path.join(folder, name))
+        name = "lm.arpa.gz" if path.endswith(".gz") else os.path.basename(path)
+        with atomic_path(os.path.join(folder, name)) as tmp:
+            shutil.copyfile(path, tmp)
         attrs = {"alpha": alpha, "beta": beta, "unk_score_offset": unk, "beam_size": args.beam_size}
         atomic_write_text(os.path.join(folder, "attrs.json"), json.dumps(attrs, indent=2) + "\n")
-        print(f"installed {args.lm} and {attrs} in {folder}")
+        print(f"installed {path} and {attrs} in {folder}")
 
 
 if __name__ == "__main__":

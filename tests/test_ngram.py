@@ -39,6 +39,17 @@ def test_every_context_is_a_probability_distribution(order):
     assert score_gram(model, ("the", "zebra")) == score_gram(model, ("the", "<unk>"))
 
 
+def test_a_word_list_extends_the_vocabulary_with_the_uniform_share():
+    plain, wide = estimate(sentences(), 3), estimate(sentences(), 3, ["zebra", "yak"])
+    vocab = [w for (w,) in wide[1] if w != "<s>"]
+    assert {"zebra", "yak"} <= set(vocab)
+    for context in [("<s>",), ("the", "cat"), ()]:
+        total = sum(10 ** score_gram(wide, (*context, w)) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), context
+    assert wide[1][("zebra",)][0] == wide[1][("<unk>",)][0] < plain[1][("<unk>",)][0]
+    assert score_gram(wide, ("the", "zebra")) < score_gram(wide, ("the", "old"))
+
+
 def test_kneser_ney_counts_contexts_not_occurrences():
     # "francisco" is frequent but follows only "san"; "cat" is rarer but follows many words
     text = ["san francisco"] * 50 + [f"{w} cat" for w in WORDS] + ["san diego", "a francisco"]
@@ -102,6 +113,15 @@ def test_cli_builds_an_lm_from_manifests_and_text(tmp_path, capsys):
     assert lm.unigrams == ["A", "CAT", "DOG", "RAN", "SAT", "THE"]
     assert main(["lm", str(tmp_path / "missing.txt"), "--out", str(out)]) == 1
     assert "missing.txt" in capsys.readouterr().err
+    words = tmp_path / "words"
+    words.write_text("Tact\ncat\nCafé\ngod's\nzoo\nR2D2\ntact\n", encoding="utf-8")
+    assert main(["lm", str(tmp_path / "train.tsv"), "--out", str(out), "--case", "lower",
+                 "--vocabulary", str(words)]) == 0  # fmt: skip
+    assert f"(1 words from {words})" in capsys.readouterr().out  # not é ' z 2: not in the text
+    assert ArpaLM(out).unigrams == ["cat", "dog", "sat", "tact", "the"]
+    assert main(["lm", str(tmp_path / "train.tsv"), "--out", str(out),
+                 "--vocabulary", str(tmp_path / "nowords")]) == 1  # fmt: skip
+    assert "nowords" in capsys.readouterr().err
 
 
 def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):

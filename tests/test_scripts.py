@@ -1,5 +1,5 @@
-"""The scripts under scripts/ (the model card's reports, the Kokoro voice fetcher) on small
-made-up inputs."""
+"""The scripts under scripts/ (the model card's reports, the Kokoro voice fetcher, LM tuning) on
+small made-up inputs."""
 
 from __future__ import annotations
 
@@ -164,3 +164,34 @@ def test_fetch_kokoro_voices_takes_the_voice_files_and_licence(tmp_path, capsys)
     with pytest.raises(ValueError, match=r"short.bin: 2 values, a Kokoro voice has 130560"):
         fetch.extract(str(tmp_path / "bad.tar.gz"), str(out))
     assert not (out / "short.bin").exists()
+
+
+def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+    from test_transcribe import SR, make_model_dir, speechlike
+
+    from wav2vec2_conformer.ngram import estimate, write_arpa
+
+    model = make_model_dir(tmp_path / "model")
+    rows = []
+    for i, text in enumerate(["hello world", "the lazy dog"]):
+        sf.write(tmp_path / f"{i}.wav", speechlike(1.0, i), SR)
+        rows.append(f"{tmp_path / f'{i}.wav'}\t{text}")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows) + "\n")
+    lms = [tmp_path / "a.arpa.gz", tmp_path / "b.arpa.gz"]
+    write_arpa(estimate(["hello world", "the lazy dog"], 2), lms[0])
+    write_arpa(estimate(["the quick brown fox"], 2, ["hello", "world"]), lms[1])
+    argv = ["tune_lm", "--model", str(model), "--dev", str(tmp_path / "dev.tsv"),
+            "--lm", *map(str, lms), "--alpha", "0.5,1.0", "--beta", "0.0", "--unk-offset", "-10",
+            "--install"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    load_script("tune_lm").main()
+    out = capsys.readouterr().out
+    assert f"{lms[0]}: best alpha" in out and f"{lms[1]}: best alpha" in out
+    best = next(line for line in out.splitlines() if line.startswith("best: "))
+    winner = lms[0] if f"best: {lms[0]} " in best else lms[1]
+    installed = model / "language_model"
+    assert (installed / "lm.arpa.gz").read_bytes() == winner.read_bytes()
+    attrs = json.loads((installed / "attrs.json").read_text())
+    assert attrs["unk_score_offset"] == -10 and attrs["alpha"] in (0.5, 1.0)
+    assert f"alpha {attrs['alpha']} " in best and not list(installed.glob("*.tmp"))

@@ -87,13 +87,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _lm(args: argparse.Namespace) -> int:
-    from .ngram import estimate, read_sentences, write_arpa
+    from .ngram import estimate, read_sentences, read_vocabulary, write_arpa
 
     sentences = read_sentences(args.inputs, args.case)
-    model = estimate(sentences, args.order)
+    extra = read_vocabulary(args.vocabulary, sentences, args.case) if args.vocabulary else []
+    model = estimate(sentences, args.order, extra)
     write_arpa(model, args.out)
     counts = ", ".join(f"{len(model[n]):,} {n}-grams" for n in sorted(model))
-    print(f"wrote {args.out}: {len(sentences):,} sentences -> {counts}")
+    added = f" ({len(extra):,} words from {args.vocabulary})" if args.vocabulary else ""
+    print(f"wrote {args.out}: {len(sentences):,} sentences -> {counts}{added}")
     return 0
 
 
@@ -184,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--order", type=int, default=3, help="n of the n-grams (default 3)")
     lm.add_argument(
         "--case", choices=["keep", "lower", "upper"], default="keep", help="as the vocabulary"
+    )
+    lm.add_argument(
+        "--vocabulary",
+        metavar="WORDS",
+        help="a word list (one a line, e.g. /usr/share/dict/words) whose other words join the "
+        "LM with the uniform share of the unigram mass; words spelled with characters the text "
+        "never uses are skipped",
     )
     lm.set_defaults(func=_lm)
 

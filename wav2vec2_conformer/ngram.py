@@ -10,7 +10,9 @@ orders use continuation counts (how many distinct words precede an n-gram), exce
 that start with `<s>`, which nothing precedes and which keep their plain counts. An
 interpolated model is exactly a backoff model whose backoff weight of a context h is
 D * N1+(h .) / c(h .), so it is written as a standard ARPA file that KenLM also reads.
-The vocabulary is closed over the text; `<unk>` gets the uniform share of the unigram mass.
+The vocabulary is the text's words and, optionally, a word list's (`vocabulary`: words the
+text never uses, which get only the uniform share of the unigram mass, as `<unk>` does: a
+general English word list lets the beam search spell rare words that the text lacks).
 
 `ArpaLM` reads any ARPA file (plain or gzipped) into dictionaries and scores with the usual
 backoff rule; it is slower than KenLM but needs nothing beyond Python.
@@ -45,8 +47,9 @@ def _discount(counts: Iterable[int]) -> float:
     return min(max(n1 / (n1 + 2 * n2), 0.1), 0.9)
 
 
-def estimate(sentences: Iterable[str], order: int = 3) -> Model:
-    """An interpolated Kneser-Ney model of whitespace-separated words (see the module doc)."""
+def estimate(sentences: Iterable[str], order: int = 3, vocabulary: Iterable[str] = ()) -> Model:
+    """An interpolated Kneser-Ney model of whitespace-separated words, its vocabulary extended
+    by the words of `vocabulary` (see the module doc)."""
     if order < 2:
         raise ValueError(f"order must be at least 2 (KenLM reads no unigram model), got {order}")
     raw: dict[int, dict[Gram, int]] = {n: defaultdict(int) for n in range(1, order + 1)}
@@ -68,7 +71,8 @@ def estimate(sentences: Iterable[str], order: int = 3) -> Model:
             cont[gram[1:]] += 1
         adjusted[n] = {g: (c if g[0] == BOS else cont.get(g, 0)) for g, c in raw[n].items()}
     adjusted[1].pop((BOS,), None)
-    adjusted[1].setdefault((UNK,), 0)
+    for word in (UNK, *vocabulary):
+        adjusted[1].setdefault((word,), 0)
 
     model: Model = {}
     # unigrams: discounted continuation counts plus a uniform share (for <unk> as well)
@@ -135,6 +139,21 @@ def read_sentences(paths: Iterable[str | os.PathLike], case: str = "keep") -> li
     if not out:
         raise ValueError("no sentences in " + ", ".join(map(str, paths)))
     return out
+
+
+def read_vocabulary(path: str | os.PathLike, sentences: list[str], case: str = "keep") -> list[str]:
+    """The words of a word list (one a line, as /usr/share/dict/words), case changed to `case`,
+    less those spelled with a character `sentences` never use (accents, digits, a case the
+    vocabulary lacks) and those already in `sentences`; sorted, without duplicates."""
+    change = {"keep": str, "lower": str.lower, "upper": str.upper}[case]
+    alphabet = set("".join(sentences)) - {" "}
+    known = {w for s in sentences for w in s.split()}
+    try:
+        with open(path, encoding="utf-8") as f:
+            words = {w for line in f for w in change(line).split()[:1]}
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read a word list ({e})") from None
+    return sorted(w for w in words - known if set(w) <= alphabet)
 
 
 def write_arpa(model: Model, path: str | os.PathLike) -> None:
