@@ -73,21 +73,24 @@ def main() -> None:
     wer, cer = score(Decoding())
     print(f"{len(utts)} utterances; greedy: WER {wer:.2f}% CER {cer:.2f}%")
     results = []
-    grid = list(itertools.product(args.lm, args.alpha, args.beta, args.unk_offset))
-    lms = {}
-    for path, alpha, beta, unk in tqdm(grid, desc="grid", file=sys.stderr):
-        start = time.time()
-        lm = lms[path] if path in lms else lms.setdefault(path, load_lm(path))
-        wer, cer = score(Decoding(args.beam_size, lm, alpha, beta, unk))
-        results.append((wer, cer, alpha, beta, unk, path))
-        tqdm.write(
-            f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: "
-            f"WER {wer:6.2f}% CER {cer:6.2f}%  ({time.time() - start:.0f} s)",
-            file=sys.stderr,
-        )
-    for path in args.lm if len(args.lm) > 1 else []:
-        wer, cer, alpha, beta, unk, _ = min(r for r in results if r[-1] == path)
-        print(f"{path}: best alpha {alpha} beta {beta}: WER {wer:.2f}% CER {cer:.2f}%")
+    grid = list(itertools.product(args.alpha, args.beta, args.unk_offset))
+    bar = tqdm(total=len(args.lm) * len(grid), desc="grid", file=sys.stderr)
+    for path in args.lm:  # one LM in memory at a time
+        lm = load_lm(path)
+        for alpha, beta, unk in grid:
+            start = time.time()
+            wer, cer = score(Decoding(args.beam_size, lm, alpha, beta, unk))
+            results.append((wer, cer, alpha, beta, unk, path))
+            tqdm.write(
+                f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: "
+                f"WER {wer:6.2f}% CER {cer:6.2f}%  ({time.time() - start:.0f} s)",
+                file=sys.stderr,
+            )
+            bar.update()
+        if len(args.lm) > 1:
+            wer, cer, alpha, beta, unk, _ = min(r for r in results if r[-1] == path)
+            print(f"{path}: best alpha {alpha} beta {beta}: WER {wer:.2f}% CER {cer:.2f}%")
+    bar.close()
     wer, cer, alpha, beta, unk, path = min(results)
     print(
         f"best: {path} alpha {alpha} beta {beta} unk_score_offset {unk}: "

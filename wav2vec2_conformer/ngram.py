@@ -33,6 +33,8 @@ BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LN10 = math.log(10.0)
 NO_PROB = -99.0  # log10 "probability" ARPA files give <s>, which is never predicted
 
+CASES = {"keep": str, "lower": str.lower, "upper": str.upper}  # --case: spell as the vocabulary
+
 Gram = tuple[str, ...]
 Model = dict[int, dict[Gram, tuple[float, float]]]  # order -> n-gram -> (log10 p, log10 bow)
 
@@ -122,7 +124,7 @@ def read_sentences(paths: Iterable[str | os.PathLike], case: str = "keep") -> li
     """Sentences from text files (one a line) and manifests (`.tsv`: the transcript after the
     tab), with spaces collapsed and case changed to `case` (keep, lower or upper) to match the
     spelling of the CTC vocabulary."""
-    change = {"keep": str, "lower": str.lower, "upper": str.upper}[case]
+    change = CASES[case]
     out = []
     for path in paths:
         path = Path(path)
@@ -145,7 +147,7 @@ def read_vocabulary(path: str | os.PathLike, sentences: list[str], case: str = "
     """The words of a word list (one a line, as /usr/share/dict/words), case changed to `case`,
     less those spelled with a character `sentences` never use (accents, digits, a case the
     vocabulary lacks) and those already in `sentences`; sorted, without duplicates."""
-    change = {"keep": str, "lower": str.lower, "upper": str.upper}[case]
+    change = CASES[case]
     alphabet = set("".join(sentences)) - {" "}
     known = {w for s in sentences for w in s.split()}
     try:
