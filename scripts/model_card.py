@@ -131,8 +131,11 @@ def shipped_note(average: int, save_every: int) -> str:
 
 
 def number_word(n: int) -> str:
-    """'two' ... 'twelve' for the card's prose; digits beyond."""
-    words = "zero one two three four five six seven eight nine ten eleven twelve".split()
+    """'two' ... 'twenty' for the card's prose; digits beyond."""
+    words = (
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+    ).split()
     return words[n] if n < len(words) else str(n)
 
 

@@ -112,7 +112,7 @@ def test_model_card_stage_sections_and_commands(tmp_path):
     assert commands.endswith(
         "w2vc average runs/stage3 --last 4 --out runs/stage3/avg4  # the shipped weights\n"
     )
-    assert [card.number_word(n) for n in (2, 8, 12, 13)] == ["two", "eight", "twelve", "13"]
+    assert [card.number_word(n) for n in (2, 8, 13, 21)] == ["two", "eight", "thirteen", "21"]
 
 
 def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):

@@ -33,12 +33,8 @@ from wav2vec2_conformer.ctc_text import (  # noqa: F401 (build_vocab: re-exporte
     ctc_char_offsets,
     word_offsets,
 )
-from wav2vec2_conformer.feature_extraction import (
-    BatchFeature,
-    padding_strategy,
-    round_up,
-    to_tensors,
-)
+from wav2vec2_conformer.feature_extraction import BatchFeature
+from wav2vec2_conformer.id_padding import pad_ids, to_list
 from wav2vec2_conformer.outputs import ModelOutput
 from wav2vec2_conformer.tokenizer_files import SPECIAL_TOKEN_KEYS
 
@@ -267,34 +263,18 @@ class Wav2Vec2CTCTokenizer:
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
     ) -> BatchFeature:
-        """Pad a batch of `input_ids` (dict of lists, or list of dicts as in a data collator)."""
-        if isinstance(encoded_inputs, Sequence) and encoded_inputs:
-            if isinstance(encoded_inputs[0], Mapping):
-                encoded_inputs = {k: [ex[k] for ex in encoded_inputs] for k in encoded_inputs[0]}
-        if not isinstance(encoded_inputs, Mapping) or "input_ids" not in encoded_inputs:
-            raise ValueError("pad() needs a dict (or a list of dicts) with 'input_ids'")
-        ids = encoded_inputs["input_ids"]
-        if return_tensors is None and len(ids):  # follow the input's type, as the reference
-            if hasattr(ids, "detach") or hasattr(ids[0], "detach"):
-                return_tensors = "pt"
-            elif isinstance(ids, np.ndarray) or isinstance(ids[0], np.ndarray):
-                return_tensors = "np"
-        ids, single = _as_batch(ids)
-        masks = encoded_inputs.get("attention_mask")
-        masks = _as_batch(masks)[0] if masks is not None else [[1] * len(x) for x in ids]
-        strategy = padding_strategy(padding, max_length)
-        if strategy != "do_not_pad":
-            target = max(map(len, ids)) if strategy == "longest" else max_length
-            target = round_up(target, pad_to_multiple_of)
-            left = (padding_side or self.padding_side) == "left"
-            ids = [_pad_list(x, target, self.pad_token_id, left) for x in ids]
-            masks = [_pad_list(m, target, 0, left) for m in masks]
-        out = BatchFeature(input_ids=ids)
-        if return_attention_mask is not False:
-            out["attention_mask"] = masks
-        for key, value in out.items():
-            out[key] = to_tensors(value[0] if single else value, return_tensors, key)
-        return out
+        """Pad a batch of `input_ids` (dict of lists, or list of dicts as in a data collator);
+        see `id_padding.pad_ids`."""
+        return pad_ids(
+            encoded_inputs,
+            self.pad_token_id,
+            padding=padding,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            left=(padding_side or self.padding_side) == "left",
+            return_attention_mask=return_attention_mask,
+            return_tensors=return_tensors,
+        )
 
     # ---- decoding -----------------------------------------------------------------------------
 
@@ -314,7 +294,7 @@ class Wav2Vec2CTCTokenizer:
         whose offsets count logit frames (multiply by the model's samples per frame / rate
         for seconds).
         """
-        tokens = self.convert_ids_to_tokens(_to_list(token_ids))
+        tokens = self.convert_ids_to_tokens(to_list(token_ids))
         if skip_special_tokens:
             special = set(self.all_special_tokens) - {self.word_delimiter_token}
             tokens = [t for t in tokens if t not in special]
@@ -425,22 +405,3 @@ class Wav2Vec2CTCTokenizer:
 def _content(token: Any) -> str | None:
     """A special token as saved: a string, or a dict {"content": ...} (serialised AddedToken)."""
     return token["content"] if isinstance(token, Mapping) else token
-
-
-def _to_list(ids: Any) -> list[int]:
-    """Ids as a list of ints; an int, array or tensor (one sequence) is accepted too."""
-    if hasattr(ids, "tolist"):  # numpy array, torch tensor
-        ids = ids.tolist()
-    return [int(ids)] if isinstance(ids, (int, np.integer)) else list(ids)
-
-
-def _as_batch(seqs: Any) -> tuple[list[list[int]], bool]:
-    """One sequence or a batch of them -> (list of lists of ints, whether it was one)."""
-    seqs = seqs.tolist() if hasattr(seqs, "tolist") else list(seqs)
-    single = bool(seqs) and isinstance(seqs[0], (int, np.integer))
-    return ([_to_list(seqs)] if single else [_to_list(s) for s in seqs]), single
-
-
-def _pad_list(x: list[int], length: int, value: int, left: bool) -> list[int]:
-    pad = [value] * max(length - len(x), 0)
-    return pad + x if left else x + pad
