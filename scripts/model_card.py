@@ -139,6 +139,39 @@ def number_word(n: int) -> str:
     return words[n] if n < len(words) else str(n)
 
 
+RESULT_COLUMNS = ("dev_greedy", "dev_lm", "eval_greedy", "eval_lm")
+
+
+def results_table(path: str, titles: list[str]) -> tuple[str, list[str]]:
+    """The stage-by-stage results (a TSV: stage, then WER and CER of each of `RESULT_COLUMNS`,
+    "-" where not measured) as a markdown table whose rows are named by `titles` (stage 1's
+    first), and the last stage's four results as `w2vc evaluate` prints them."""
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()][1:]
+    width = 1 + 2 * len(RESULT_COLUMNS)
+    if [int(r[0]) for r in rows] != list(range(1, len(titles) + 1)):
+        raise ValueError(f"{path}: needs one row per stage, 1 to {len(titles)}")
+    if any(len(r) != width for r in rows):
+        raise ValueError(f"{path}: every row needs {width} tab-separated fields")
+    lines = [
+        "| stage | change | "
+        + " | ".join(c.replace("_lm", " LM").replace("_", " ") for c in RESULT_COLUMNS)
+        + " |",
+        "|---" * (2 + len(RESULT_COLUMNS)) + "|",
+    ]
+    for row, title in zip(rows, titles, strict=True):
+        cells = [
+            "-" if "-" in pair else f"{pair[0]} / {pair[1]}"
+            for pair in zip(row[1::2], row[2::2], strict=True)
+        ]
+        lines.append(f"| {row[0]} | {title} | " + " | ".join(cells) + " |")
+    last = rows[-1]
+    if "-" in last:
+        raise ValueError(f"{path}: the last stage (the shipped model) needs every result")
+    shipped = [f"WER {w}% CER {c}%" for w, c in zip(last[1::2], last[2::2], strict=True)]
+    return "\n".join(lines) + "\n", shipped
+
+
 def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]:
     """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
     `average`, the last stage ships the mean of its newest `average` checkpoints."""
@@ -194,11 +227,13 @@ def main() -> None:
     )
     p.add_argument("--corpus", required=True, help="the corpus folder (w2vc corpus --out)")
     p.add_argument("--model", default="wav2vec2_conformer/assets/model")
-    p.add_argument("--eval", required=True, help="w2vc evaluate --no-lm on dev: its last line")
-    p.add_argument("--lm-eval", required=True, help="w2vc evaluate on dev with the model's LM")
+    p.add_argument(
+        "--results",
+        default="scripts/bundled_runs/results.tsv",
+        help="every stage's dev and eval WER / CER, greedy and with the LM; the last row is the "
+        "shipped model's",
+    )
     p.add_argument("--baseline", required=True, help="scripts/pocketsphinx_baseline.py on dev")
-    p.add_argument("--heldout", required=True, help="w2vc evaluate --no-lm on the eval split")
-    p.add_argument("--heldout-lm", required=True, help="w2vc evaluate on the eval split")
     p.add_argument("--heldout-baseline", required=True, help="the baseline on the eval split")
     p.add_argument("--history", default="scripts/bundled_runs/stage1.md", help="earlier stages")
     p.add_argument("--voices", required=True, help="scripts/voice_breakdown.py's table on dev")
@@ -238,16 +273,19 @@ def main() -> None:
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
     stages, stage_commands = stage_sections(args.stage, args.average)
+    titles = ["fresh model, the tiny preset"] + [stage[0] for stage in args.stage]
+    results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(args.results, titles)
     final = f"runs/stage{len(args.stage) + 1}/" + (
         f"avg{args.average}" if args.average else "final"
     )
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
-        eval=args.eval,
-        lm_eval=args.lm_eval,
+        eval=dev_greedy,
+        lm_eval=dev_lm,
         baseline=args.baseline,
-        heldout=args.heldout,
-        heldout_lm=args.heldout_lm,
+        heldout=eval_greedy,
+        heldout_lm=eval_lm,
+        results=results,
         heldout_baseline=args.heldout_baseline,
         eval_utts=voices_json["eval"]["utterances"],
         eval_voices=", ".join(sorted(voices_json["eval"]["voices"])),

@@ -115,6 +115,25 @@ def test_model_card_stage_sections_and_commands(tmp_path):
     assert [card.number_word(n) for n in (2, 8, 13, 21)] == ["two", "eight", "thirteen", "21"]
 
 
+def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp_path):
+    card = load_script("model_card")
+    tsv = tmp_path / "results.tsv"
+    header = "stage\t" + "\t".join(f"{c}_wer\t{c}_cer" for c in card.RESULT_COLUMNS) + "\n"
+    tsv.write_text(
+        header + "1\t90.5\t45.25\t-\t-\t95\t53\t-\t-\n2\t80\t40\t70\t35\t85\t45\t75\t44\n"
+    )
+    table, shipped = card.results_table(str(tsv), ["fresh", "longer"])
+    assert "| stage | change | dev greedy | dev LM | eval greedy | eval LM |" in table
+    assert "| 1 | fresh | 90.5 / 45.25 | - | 95 / 53 | - |" in table
+    assert "| 2 | longer | 80 / 40 | 70 / 35 | 85 / 45 | 75 / 44 |" in table
+    assert shipped == ["WER 80% CER 40%", "WER 70% CER 35%", "WER 85% CER 45%", "WER 75% CER 44%"]
+    with pytest.raises(ValueError, match="one row per stage, 1 to 3"):
+        card.results_table(str(tsv), ["fresh", "longer", "missing"])
+    tsv.write_text(header + "1\t90\t45\t-\t-\t95\t53\t-\t-\n")
+    with pytest.raises(ValueError, match="needs every result"):
+        card.results_table(str(tsv), ["fresh"])
+
+
 def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):
     card = load_script("model_card")
     rows = [
