@@ -57,6 +57,9 @@ OPTIONAL=(
     # accented English: the voice databases behind espeak-ng's mb-*-en voices
     mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr1
     mbrola-fr4 mbrola-gr2 mbrola-hu1 mbrola-nl2 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
+    # more accented English: diphone sets this project pairs with English (opt-in voices)
+    mbrola-ca1 mbrola-cr1 mbrola-de7 mbrola-es1 mbrola-es2 mbrola-fr2 mbrola-fr3 mbrola-fr5
+    mbrola-fr6 mbrola-fr7 mbrola-id1
     # more festival voices (us1 and slt are reserved for evaluation). The 8 kHz festvox-*8k
     # packages conflict with the 16 kHz ones above.
     festvox-us1 festvox-us2 festvox-us3 festvox-en1 festvox-don festvox-us-slt-hts

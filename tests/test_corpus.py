@@ -55,6 +55,25 @@ def test_split_voices_keep_speakers_apart_and_reserved_out() -> None:
     assert "festival:us3_mbrola" not in {v.name for v in train}
 
 
+def test_opt_in_voices_join_train_only_when_named() -> None:
+    paired = {v.name for v in synth.catalogue() if v.opt_in}
+    assert "mbrola:mb-es1-en" in paired and not any(n.startswith("mbrola:mb-de4") for n in paired)
+    train = corpus.split_voices("train", CorpusOptions(out=""), all_voices_installed())
+    assert not paired & {v.name for v in train}
+    named = CorpusOptions(out="", voices=("mbrola:mb-es?-en", "flite:awb"))
+    chosen = {v.name for v in corpus.split_voices("train", named, all_voices_installed())}
+    assert chosen == {"mbrola:mb-es1-en", "mbrola:mb-es2-en", "flite:awb"}
+    # dev voices' speakers and reserved voices stay out whatever the patterns say
+    everything = CorpusOptions(out="", voices=("*",))
+    chosen = {v.name for v in corpus.split_voices("train", everything, all_voices_installed())}
+    assert paired <= chosen and "flite:rms" not in chosen and "flite:slt" not in chosen
+    with pytest.raises(ValueError, match="no installed train voice matches"):
+        corpus.split_voices("train", CorpusOptions(out="", voices=("flite:rms",)), [])
+    # plans made before --voices existed keep their fingerprint
+    assert "voices" not in CorpusOptions(out="").fingerprint()
+    assert named.fingerprint()["voices"] == ["mbrola:mb-es?-en", "flite:awb"]
+
+
 def test_reserved_voice_cannot_be_used_for_train_or_dev() -> None:
     with pytest.raises(ValueError, match="reserved"):
         corpus.split_voices("dev", CorpusOptions(out="", dev_voices=("flite:slt",)), [])
@@ -96,14 +115,18 @@ def test_draw_augmentation_respects_probability() -> None:
 INSTALLED = synth.installed_voices()
 
 
-def first_voice(engine: str) -> synth.Voice | None:
-    return next((v for v in INSTALLED if v.engine == engine and not v.reserved), None)
+def first_voice(engine: str, opt_in: bool = False) -> synth.Voice | None:
+    return next(
+        (v for v in INSTALLED if v.engine == engine and not v.reserved and v.opt_in == opt_in),
+        None,
+    )
 
 
 @needs_sox
-@pytest.mark.parametrize("engine", synth.ENGINES)
-def test_engine_speaks_sentences(engine: str, tmp_path: Path) -> None:
-    voice = first_voice(engine)
+@pytest.mark.parametrize("engine, opt_in", [(e, False) for e in synth.ENGINES] + [("mbrola", True)])
+def test_engine_speaks_sentences(engine: str, opt_in: bool, tmp_path: Path) -> None:
+    """Each engine, and a foreign mbrola diphone set paired with English by this project."""
+    voice = first_voice(engine, opt_in)
     if voice is None:
         pytest.skip(f"no {engine} voice installed (scripts/install_tts.sh)")
     items = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,26 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     attrs = json.loads((installed / "attrs.json").read_text())
     assert attrs["unk_score_offset"] == -10 and attrs["alpha"] in (0.5, 1.0)
     assert f"alpha {attrs['alpha']} " in best and not list(installed.glob("*.tmp"))
+
+
+def test_screen_mbrola_pairs_foreign_diphone_sets_with_english(tmp_path):
+    from wav2vec2_conformer import synth
+
+    screen = load_script("screen_mbrola")
+    found = screen.candidates()
+    installed = {d for d in synth._MBROLA_PAIRED if f"mb-{d}-en" in found}
+    if not installed or not shutil.which("espeak-ng"):
+        pytest.skip("no paired mbrola diphone set installed (scripts/install_tts.sh)")
+    for db in installed:  # the voice files the corpus builder writes are the screened ones
+        assert found[f"mb-{db}-en"] == synth.paired_voice_text(db, *synth._MBROLA_PAIRED[db])
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("a.wav\tthe cars raced down the street\nb.wav\tshe was here\n")
+    screen.main([str(manifest), "--out", str(tmp_path / "out"), "--sentences", "1"])
+    rows = (tmp_path / "out" / "screen.md").read_text().splitlines()
+    db = sorted(installed)[0]
+    row = next(r for r in rows if r.startswith(f"| mb-{db}-en |")).split(" | ")
+    assert row[1] == "yes" and int(row[2]) <= 2  # paired here, few diphones lost
+    wav = tmp_path / "out" / f"mb-{db}-en" / "0.wav"
+    assert (
+        wav.stat().st_size > 10_000 and str(wav) in (tmp_path / "out" / "manifest.tsv").read_text()
+    )

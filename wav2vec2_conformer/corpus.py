@@ -27,6 +27,7 @@ and the plan of a split is stored and reused.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
@@ -60,6 +61,7 @@ class CorpusOptions:
     max_utterances: int | None = None  # cap on utterances per split (None: hours decide)
     dev_voices: tuple[str, ...] = DEFAULT_DEV_VOICES  # voice names; their speakers leave train
     engines: tuple[str, ...] = synth.ENGINES  # engines to use
+    voices: tuple[str, ...] = ()  # train voices: only names matching these shell patterns
     seed: int = 0  # seeds voices, sentence order, prosody and augmentation
     augment_prob: float = 0.5  # share of train utterances augmented
     dev_augment_prob: float = 0.0  # share of dev utterances augmented (eval: never)
@@ -76,13 +78,16 @@ class CorpusOptions:
         d = asdict(self)
         for k in ("out", "splits", "workers", "chunk_size"):
             d.pop(k)
+        if not d["voices"]:  # plans made before the option existed stay valid
+            d.pop("voices")
         return json.loads(json.dumps(d))
 
 
 def split_voices(
     split: str, opts: CorpusOptions, installed: list[synth.Voice]
 ) -> list[synth.Voice]:
-    """The voices of a split: eval = reserved; dev = ``dev_voices``; train = the rest."""
+    """The voices of a split: eval = reserved; dev = ``dev_voices``; train = the rest, or those
+    of them that ``voices`` names (opt-in voices only then)."""
     by_name = {v.name: v for v in synth.catalogue()}
     unknown = [n for n in opts.dev_voices if n not in by_name]
     if unknown:
@@ -98,7 +103,13 @@ def split_voices(
             raise ValueError(f"dev voices {missing} are not installed")
         return dev
     held_out = {v.speaker for v in dev}
-    return [v for v in installed if not v.reserved and v.speaker not in held_out]
+    train = [v for v in installed if not v.reserved and v.speaker not in held_out]
+    if not opts.voices:
+        return [v for v in train if not v.opt_in]
+    named = [v for v in train if any(fnmatch.fnmatchcase(v.name, p) for p in opts.voices)]
+    if not named:
+        raise ValueError(f"--voices {' '.join(opts.voices)}: no installed train voice matches")
+    return named
 
 
 def estimate_seconds(s: Sentence, engine: str, rate: float) -> float:
@@ -340,6 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     add("--max-utterances", type=int, default=None, help="cap per split")
     add("--dev-voices", nargs="+", default=list(d.dev_voices), help="see --list-voices")
     add("--engines", nargs="+", choices=synth.ENGINES, default=list(d.engines))
+    add(
+        "--voices",
+        nargs="+",
+        default=[],
+        metavar="PATTERN",
+        help="train only on voices whose names match these shell patterns (opt-in voices, "
+        "marked in --list-voices, are used only so)",
+    )
     add("--seed", type=int, default=d.seed)
     add("--augment-prob", type=float, default=d.augment_prob, help="share of train augmented")
     add("--dev-augment-prob", type=float, default=d.dev_augment_prob)
@@ -355,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{v.name}\tspeaker={v.speaker}"
                     + ("\tRESERVED (eval only)" if v.reserved else "")
+                    + ("\topt-in (--voices)" if v.opt_in else "")
                 )
             return 0
         if not a.out:

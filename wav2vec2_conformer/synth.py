@@ -48,6 +48,7 @@ class Voice:
     arg: str  # what the engine is given: "awb", "mb-us2", "en-us+f3", "kal_diphone", "en-US"
     speaker: str  # recorded speaker / diphone set; no speaker is in two splits
     weight: float = 1.0  # relative share of the corpus among its split's voices
+    opt_in: bool = False  # used only when named (`w2vc corpus --voices`)
 
     @property
     def reserved(self) -> bool:
@@ -106,6 +107,25 @@ _MBROLA_ACCENTED = (
     "sw1",
     "sw2",
 )
+# Foreign diphone sets espeak-ng has no English voice for: this project pairs each with
+# espeak-ng's English phonemes through the set's own phoneme table, in a voice file written at
+# synthesis time (`_paired_voice_data`). Kept: the sets that lose no more diphones on English
+# text than espeak-ng's own accented voices do and that the bundled model of stage 12 could
+# still follow (`scripts/screen_mbrola.py`, the README). Opt-in (`Voice.opt_in`).
+# diphone set -> (espeak-ng phoneme table in mbrola_ph/, gender)
+_MBROLA_PAIRED = {
+    "ca1": ("ca_phtrans", "male"),
+    "cr1": ("cr1_phtrans", "male"),
+    "de7": ("de6_phtrans", "female"),
+    "es1": ("es_phtrans", "male"),
+    "es2": ("es_phtrans", "male"),
+    "fr2": ("fr_phtrans", "female"),
+    "fr3": ("fr_phtrans", "male"),
+    "fr5": ("fr_phtrans", "male"),
+    "fr6": ("fr_phtrans", "male"),
+    "fr7": ("fr_phtrans", "male"),
+    "id1": ("id1_phtrans", "male"),
+}
 _FLITE = {"kal": "kal", "kal16": "kal", "awb": "awb", "rms": "rms", "slt": "slt"}
 _FESTIVAL = {
     "kal_diphone": ("kal", 1.0),
@@ -141,6 +161,10 @@ def catalogue() -> list[Voice]:
     voices += [
         Voice(f"mbrola:mb-{d}-en", "mbrola", f"mb-{d}-en", f"mbrola-{d}", 0.6)
         for d in _MBROLA_ACCENTED
+    ]
+    voices += [
+        Voice(f"mbrola:mb-{d}-en", "mbrola", f"mb-{d}-en", f"mbrola-{d}", 0.6, opt_in=True)
+        for d in _MBROLA_PAIRED
     ]
     voices += [Voice(f"flite:{v}", "flite", v, s) for v, s in _FLITE.items()]
     voices += [Voice(f"festival:{v}", "festival", v, s, w) for v, (s, w) in _FESTIVAL.items()]
@@ -188,8 +212,12 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
                 not variant or os.path.exists(os.path.join(ESPEAK_DATA, "voices", "!v", variant))
             )
         elif v.engine == "mbrola":
-            espeak_voice = os.path.join(ESPEAK_DATA, "voices", "mb", v.arg)
-            ok = os.path.exists(espeak_voice) and os.path.exists(_mbrola_db(v.speaker))
+            db = v.speaker.removeprefix("mbrola-")
+            if db in _MBROLA_PAIRED:  # its phoneme table; else espeak-ng's voice file
+                needs = os.path.join(ESPEAK_DATA, "mbrola_ph", _MBROLA_PAIRED[db][0])
+            else:
+                needs = os.path.join(ESPEAK_DATA, "voices", "mb", v.arg)
+            ok = os.path.exists(needs) and os.path.exists(_mbrola_db(v.speaker))
         elif v.engine == "flite":
             ok = v.arg in flite_voices
         elif v.engine == "festival":
@@ -225,12 +253,13 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
     makes it.
     """
     if voice.engine in ("espeak", "mbrola"):
-        for text, p, path in items:
-            wpm = round(175 * p["rate"])
-            pitch = int(np.clip(round(50 * p.get("pitch", 1.0)), 0, 99))
-            run_tool(
-                ["espeak-ng", "-v", voice.arg, "-s", str(wpm), "-p", str(pitch), "-w", path, text]
-            )
+        with tempfile.TemporaryDirectory() as tmp:
+            data = _paired_voice_data(voice, tmp)
+            for text, p, path in items:
+                wpm = round(175 * p["rate"])
+                pitch = int(np.clip(round(50 * p.get("pitch", 1.0)), 0, 99))
+                cmd = ["espeak-ng", *data, "-v", voice.arg, "-s", str(wpm), "-p", str(pitch)]
+                run_tool([*cmd, "-w", path, text])
     elif voice.engine == "flite":
         for text, p, path in items:
             stretch = f"duration_stretch={1.0 / p['rate']:.3f}"
@@ -262,6 +291,39 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
             os.unlink(f.name)
     else:
         raise ValueError(f"unknown engine {voice.engine!r}")
+
+
+def _paired_voice_data(voice: Voice, folder: str) -> list[str]:
+    """For a voice of `_MBROLA_PAIRED`, the espeak-ng options that find its voice file (written
+    into ``folder``, see `espeak_data_view`); [] for other voices."""
+    db = voice.speaker.removeprefix("mbrola-")
+    if voice.engine != "mbrola" or db not in _MBROLA_PAIRED:
+        return []
+    return espeak_data_view(folder, {voice.arg: paired_voice_text(db, *_MBROLA_PAIRED[db])})
+
+
+def paired_voice_text(db: str, table: str, gender: str) -> str:
+    """An espeak-ng voice file: English phonemes spoken by mbrola diphone set ``db`` through the
+    phoneme table ``table`` (a file of espeak-ng's mbrola_ph/)."""
+    return f"name en-{db}\nlanguage en 10\ngender {gender}\n\nmbrola {db} {table}\n"
+
+
+def espeak_data_view(folder: str, voice_files: dict[str, str]) -> list[str]:
+    """Build in ``folder`` a view of espeak-ng's data (links to every part of it) with the voice
+    files ``voice_files`` (name -> text) added under voices/paired/, and return the espeak-ng
+    options that use it. (espeak-ng finds voices only under its data folder, and ``-v`` takes
+    no path longer than 40 characters.)"""
+    for name in os.listdir(ESPEAK_DATA):
+        if name != "voices":
+            os.symlink(os.path.join(ESPEAK_DATA, name), os.path.join(folder, name))
+    voices = os.path.join(ESPEAK_DATA, "voices")
+    os.makedirs(os.path.join(folder, "voices", "paired"))
+    for name in os.listdir(voices):
+        os.symlink(os.path.join(voices, name), os.path.join(folder, "voices", name))
+    for name, text in voice_files.items():
+        with open(os.path.join(folder, "voices", "paired", name), "w", encoding="utf-8") as f:
+            f.write(text)
+    return ["--path", folder]
 
 
 def synthesize_job(
