@@ -1,21 +1,21 @@
-"""Write the bundled model's card (README.md) from its training run, corpus and evaluation.
+"""Write the bundled model's card (README.md) from its training runs, corpus and evaluation.
 
     python scripts/model_card.py --corpus data/corpus \
         --stage "less regularisation" scripts/bundled_model_stage2.yaml \
             scripts/bundled_runs/stage2 "" \
         --stage "speed perturbation" scripts/bundled_model_stage3.yaml \
             scripts/bundled_runs/stage3 "" \
-        --eval "WER 20.00% CER 8.00%" \
-        --lm-eval "WER 12.00% CER 6.00%" --baseline "WER 36.00% CER 18.00%" \
-        --heldout "WER 25.00% CER 10.00%" --heldout-lm "WER 15.00% CER 7.00%" \
-        --heldout-baseline "WER 30.00% CER 15.00%" \
+        --mean runs/stage2/final --mean runs/stage3/final \
+        --baseline "WER 36.00% CER 18.00%" --heldout-baseline "WER 30.00% CER 15.00%" \
         --voices dev_voices.md --out wav2vec2_conformer/assets/model/README.md
 
-Everything in the card comes from files: each `--stage`'s options file, train.log and
-metrics.jsonl (its dev curve; the last stage is the shipped model), stage 1's record
-(`--history`, a run whose folder was not kept), the corpus's
-voices.json and train.jsonl (voices, hours, augmentation), the model's config.json, the
-per-voice table of `scripts/voice_breakdown.py`, and the last line of `w2vc evaluate` on dev.
+Everything in the card comes from files: each `--stage`'s options file, train_config.yaml,
+train.log and metrics.jsonl (its dev curve; the stage its `init` names is the one it started
+from), stage 1's record (`--history`, a run whose folder was not kept), every stage's results
+(`--results`; the last row is the shipped model's), the corpus's voices.json and train.jsonl
+(voices, hours, augmentation), the model's config.json and the per-voice table of
+`scripts/voice_breakdown.py`. The shipped weights are the last stage's final ones, the mean of
+its newest checkpoints (`--average`) or the mean of several stages' model folders (`--mean`).
 """
 
 from __future__ import annotations
@@ -120,6 +120,55 @@ COMMAND = """w2vc finetune --config {options_path} --init runs/{prev_out}/final 
 AVERAGE = """w2vc average runs/stage{n} --last {k} --out runs/stage{n}/avg{k}  # the shipped weights
 """
 
+MEAN_DIR = "runs/mean"
+
+MEAN = """### The shipped weights: the mean of {count_word} models
+
+Fine-tuned from shared weights, the runs above end near one minimum, each a little off it in
+its own direction; the element-wise mean of their weights (`w2vc average`, a "model soup",
+Wortsman et al. 2022) sits nearer the middle and scores better than any one of them, at no
+cost when transcribing. The shipped weights average these model folders, chosen on dev
+(in parentheses: the update they were saved at and its training-time greedy dev CER):
+
+{inputs}
+"""
+
+INIT_STAGE = re.compile(r"runs/stage(\d+)/")
+MODEL_DIR = re.compile(r"runs/stage(\d+)/(final|best)$")
+
+
+def init_stage(options: dict, n: int) -> int:
+    """The stage whose weights stage `n` started from: the one its `init` names
+    (`runs/stageK/...`), else the previous one (stages 2 and 3 named the package's model
+    folder, which held the previous stage's model then)."""
+    m = INIT_STAGE.search(str(options.get("init", "")))
+    return int(m[1]) if m else n - 1
+
+
+def mean_section(inputs: list[str], stages: list[list[str]]) -> tuple[str, str]:
+    """The card's section on shipped weights that average model folders of the stages' runs
+    (`runs/stageN/final` or `runs/stageN/best`), and its reproduce command."""
+    lines = []
+    for path in inputs:
+        m = MODEL_DIR.match(path)
+        if not m or not 2 <= int(m[1]) <= len(stages) + 1:
+            raise ValueError(f"{path}: not runs/stageN/final or runs/stageN/best of a stage")
+        metrics = read_jsonl(os.path.join(stages[int(m[1]) - 2][2], "metrics.jsonl"))
+        dev = [r for r in metrics if r["split"] == "dev"]
+        row = min(dev, key=lambda r: r["cer"]) if m[2] == "best" else dev[-1]
+        what = "dev-best" if m[2] == "best" else "final"
+        lines.append(
+            f"- `{path}`: stage {m[1]}'s {what} weights (update {row['update']:,}, "
+            f"{row['cer']:.2f}%)"
+        )
+    section = MEAN.format(count_word=number_word(len(inputs)), inputs="\n".join(lines))
+    command = (
+        "w2vc average "
+        + " \\\n    ".join(inputs)
+        + f" \\\n    --out {MEAN_DIR}  # the shipped weights\n"
+    )
+    return section, command
+
 
 def shipped_note(average: int, save_every: int) -> str:
     if not average:
@@ -142,15 +191,19 @@ def number_word(n: int) -> str:
 RESULT_COLUMNS = ("dev_greedy", "dev_lm", "eval_greedy", "eval_lm")
 
 
-def results_table(path: str, titles: list[str]) -> tuple[str, list[str]]:
+def results_table(path: str, titles: list[str], mean: str = "") -> tuple[str, list[str]]:
     """The stage-by-stage results (a TSV: stage, then WER and CER of each of `RESULT_COLUMNS`,
     "-" where not measured) as a markdown table whose rows are named by `titles` (stage 1's
-    first), and the last stage's four results as `w2vc evaluate` prints them."""
+    first), and the last row's four results as `w2vc evaluate` prints them. With `mean` (its
+    title), a last row `mean` holds the results of the shipped mean of several stages."""
     with open(path, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()][1:]
     width = 1 + 2 * len(RESULT_COLUMNS)
-    if [int(r[0]) for r in rows] != list(range(1, len(titles) + 1)):
-        raise ValueError(f"{path}: needs one row per stage, 1 to {len(titles)}")
+    ids = [str(n) for n in range(1, len(titles) + 1)] + (["mean"] if mean else [])
+    if [r[0] for r in rows] != ids:
+        found = ", ".join(r[0] for r in rows)
+        raise ValueError(f"{path}: needs the rows {', '.join(ids)} in order, found {found}")
+    titles = titles + ([mean] if mean else [])
     if any(len(r) != width for r in rows):
         raise ValueError(f"{path}: every row needs {width} tab-separated fields")
     lines = [
@@ -172,15 +225,20 @@ def results_table(path: str, titles: list[str]) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", shipped
 
 
-def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]:
+def stage_sections(
+    stages: list[list[str]], average: int = 0, mean: list[str] | None = None
+) -> tuple[str, str]:
     """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
-    `average`, the last stage ships the mean of its newest `average` checkpoints."""
+    `average`, the last stage ships the mean of its newest `average` checkpoints; with `mean`,
+    the shipped weights are the mean of those model folders of the stages' runs."""
     sections, commands = [], ""
     for i, (title, options_path, run, note) in enumerate(stages):
-        n, last = i + 2, i == len(stages) - 1
+        n = i + 2
+        last = i == len(stages) - 1 and not mean
         log = os.path.join(run, "train.log")
         options = yaml.safe_load(open(os.path.join(run, "train_config.yaml"), encoding="utf-8"))
         metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
+        prev = init_stage(options, n)
         updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
         per_epoch = int(
             re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1]
@@ -188,7 +246,7 @@ def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]
         sections.append(
             STAGE.format(
                 n=n,
-                prev=n - 1,
+                prev=prev,
                 title=title,
                 note=f"{note} " if note else "",
                 run=run,
@@ -202,7 +260,7 @@ def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]
                 curve=dev_curve(metrics),
             )
         )
-        prev_out = "bundled" if n == 2 else f"stage{n - 1}"
+        prev_out = "bundled" if prev == 1 else f"stage{prev}"
         commands += COMMAND.format(
             n=n,
             options_path=options_path,
@@ -212,6 +270,10 @@ def stage_sections(stages: list[list[str]], average: int = 0) -> tuple[str, str]
         )
     if average:
         commands += AVERAGE.format(n=len(stages) + 1, k=average)
+    if mean:
+        section, command = mean_section(mean, stages)
+        sections.append(section)
+        commands += command
     return "\n".join(sections), commands
 
 
@@ -246,6 +308,15 @@ def main() -> None:
         help="the shipped weights average the last stage's newest N checkpoints (w2vc average)",
     )
     p.add_argument(
+        "--mean",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="the shipped weights are the mean of these model folders (runs/stageN/final or "
+        "best; repeat), and the results' last row is `mean`",
+    )
+    p.add_argument("--mean-title", default="", help="the results table's name for the mean")
+    p.add_argument(
         "--data-command",
         action="append",
         default=[],
@@ -272,12 +343,18 @@ def main() -> None:
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
-    stages, stage_commands = stage_sections(args.stage, args.average)
+    if args.mean and args.average:
+        p.error("--mean and --average exclude each other")
+    stages, stage_commands = stage_sections(args.stage, args.average, args.mean)
     titles = ["fresh model, the tiny preset"] + [stage[0] for stage in args.stage]
-    results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(args.results, titles)
+    mean_title = (args.mean_title or "the mean of the weights") if args.mean else ""
+    results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(
+        args.results, titles, mean_title
+    )
     final = f"runs/stage{len(args.stage) + 1}/" + (
         f"avg{args.average}" if args.average else "final"
     )
+    final = MEAN_DIR if args.mean else final
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
         eval=dev_greedy,

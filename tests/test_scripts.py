@@ -116,6 +116,43 @@ def test_model_card_stage_sections_and_commands(tmp_path):
     assert [card.number_word(n) for n in (2, 8, 13, 21)] == ["two", "eight", "thirteen", "21"]
 
 
+def test_model_card_stage_from_named_init_and_shipped_mean(tmp_path):
+    card = load_script("model_card")
+    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
+    stages = []
+    for n, init in (
+        (2, "wav2vec2_conformer/assets/model"),
+        (3, "runs/stage2/final"),
+        (4, "runs/stage2/final"),
+    ):
+        dev = [
+            {"split": "dev", "update": 50, "loss": 2.0, "wer": 80.0, "cer": 30.0 + n},
+            {"split": "dev", "update": 100, "loss": 2.0, "wer": 85.0, "cer": 40.0 + n},
+        ]
+        opts = {"train": "t.tsv", "dev": "d.tsv", "save_every": 25, "init": init}
+        run = write_run(tmp_path / f"stage{n}", opts, [train, *dev])
+        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
+        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+
+    mean = ["runs/stage3/best", "runs/stage4/final"]
+    sections, commands = card.stage_sections(stages, mean=mean)
+    # stage 4 started again from stage 2 (its init says so), not from stage 3
+    assert (
+        "--init runs/stage2/final \\\n    --train t.tsv --dev d.tsv --out runs/stage4" in commands
+    )
+    assert "from stage 2's weights" in sections.split("### Stage 4")[1]
+    assert "(the shipped weights)" not in sections  # no single stage is shipped
+    assert "### The shipped weights: the mean of two models" in sections
+    assert "- `runs/stage3/best`: stage 3's dev-best weights (update 50, 33.00%)" in sections
+    assert "- `runs/stage4/final`: stage 4's final weights (update 100, 44.00%)" in sections
+    assert commands.endswith(
+        "w2vc average runs/stage3/best \\\n    runs/stage4/final \\\n"
+        "    --out runs/mean  # the shipped weights\n"
+    )
+    with pytest.raises(ValueError, match="runs/stage9/final: not runs/stageN"):
+        card.stage_sections(stages, mean=["runs/stage9/final"])
+
+
 def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp_path):
     card = load_script("model_card")
     tsv = tmp_path / "results.tsv"
@@ -128,10 +165,17 @@ def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp
     assert "| 1 | fresh | 90.5 / 45.25 | - | 95 / 53 | - |" in table
     assert "| 2 | longer | 80 / 40 | 70 / 35 | 85 / 45 | 75 / 44 |" in table
     assert shipped == ["WER 80% CER 40%", "WER 70% CER 35%", "WER 85% CER 45%", "WER 75% CER 44%"]
-    with pytest.raises(ValueError, match="one row per stage, 1 to 3"):
+    with pytest.raises(ValueError, match="needs the rows 1, 2, 3 in order, found 1, 2$"):
         card.results_table(str(tsv), ["fresh", "longer", "missing"])
     tsv.write_text(header + "1\t90\t45\t-\t-\t95\t53\t-\t-\n")
     with pytest.raises(ValueError, match="needs every result"):
+        card.results_table(str(tsv), ["fresh"])
+    # the shipped mean of several stages: a last row `mean`, whose numbers are the shipped ones
+    tsv.write_text(header + "1\t90\t45\t-\t-\t95\t53\t-\t-\nmean\t80\t40\t70\t35\t85\t45\t75\t44\n")
+    table, shipped = card.results_table(str(tsv), ["fresh"], mean="the mean")
+    assert "| mean | the mean | 80 / 40 | 70 / 35 | 85 / 45 | 75 / 44 |" in table
+    assert shipped[0] == "WER 80% CER 40%"
+    with pytest.raises(ValueError, match="needs the rows 1 in order, found 1, mean"):
         card.results_table(str(tsv), ["fresh"])
 
 
