@@ -145,16 +145,16 @@ def init_stage(options: dict, n: int) -> int:
     return int(m[1]) if m else n - 1
 
 
-def mean_section(inputs: list[str], stages: list[list[str]]) -> tuple[str, str]:
+def mean_section(inputs: list[str], dev_rows: dict[int, list[dict]]) -> tuple[str, str]:
     """The card's section on shipped weights that average model folders of the stages' runs
-    (`runs/stageN/final` or `runs/stageN/best`), and its reproduce command."""
+    (`runs/stageN/final` or `runs/stageN/best`; `dev_rows`: each stage's dev evaluations), and
+    its reproduce command."""
     lines = []
     for path in inputs:
         m = MODEL_DIR.match(path)
-        if not m or not 2 <= int(m[1]) <= len(stages) + 1:
+        if not m or int(m[1]) not in dev_rows:
             raise ValueError(f"{path}: not runs/stageN/final or runs/stageN/best of a stage")
-        metrics = read_jsonl(os.path.join(stages[int(m[1]) - 2][2], "metrics.jsonl"))
-        dev = [r for r in metrics if r["split"] == "dev"]
+        dev = dev_rows[int(m[1])]
         row = min(dev, key=lambda r: r["cer"]) if m[2] == "best" else dev[-1]
         what = "dev-best" if m[2] == "best" else "final"
         lines.append(
@@ -231,7 +231,7 @@ def stage_sections(
     """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
     `average`, the last stage ships the mean of its newest `average` checkpoints; with `mean`,
     the shipped weights are the mean of those model folders of the stages' runs."""
-    sections, commands = [], ""
+    sections, commands, dev_rows = [], "", {}
     for i, (title, options_path, run, note) in enumerate(stages):
         n = i + 2
         last = i == len(stages) - 1 and not mean
@@ -239,6 +239,7 @@ def stage_sections(
         options = yaml.safe_load(open(os.path.join(run, "train_config.yaml"), encoding="utf-8"))
         metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
         prev = init_stage(options, n)
+        dev_rows[n] = [r for r in metrics if r["split"] == "dev"]
         updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
         per_epoch = int(
             re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1]
@@ -271,7 +272,7 @@ def stage_sections(
     if average:
         commands += AVERAGE.format(n=len(stages) + 1, k=average)
     if mean:
-        section, command = mean_section(mean, stages)
+        section, command = mean_section(mean, dev_rows)
         sections.append(section)
         commands += command
     return "\n".join(sections), commands

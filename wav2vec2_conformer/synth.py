@@ -212,8 +212,8 @@ def installed_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
                 not variant or os.path.exists(os.path.join(ESPEAK_DATA, "voices", "!v", variant))
             )
         elif v.engine == "mbrola":
-            db = v.speaker.removeprefix("mbrola-")
-            if db in _MBROLA_PAIRED:  # its phoneme table; else espeak-ng's voice file
+            db = _paired_db(v)
+            if db:  # its phoneme table; else espeak-ng's voice file
                 needs = os.path.join(ESPEAK_DATA, "mbrola_ph", _MBROLA_PAIRED[db][0])
             else:
                 needs = os.path.join(ESPEAK_DATA, "voices", "mb", v.arg)
@@ -293,11 +293,17 @@ def synthesize(voice: Voice, items: list[tuple[str, dict, str]]) -> None:
         raise ValueError(f"unknown engine {voice.engine!r}")
 
 
+def _paired_db(voice: Voice) -> str | None:
+    """The diphone set of a voice of `_MBROLA_PAIRED`; None for other voices."""
+    db = voice.speaker.removeprefix("mbrola-")
+    return db if voice.engine == "mbrola" and db in _MBROLA_PAIRED else None
+
+
 def _paired_voice_data(voice: Voice, folder: str) -> list[str]:
     """For a voice of `_MBROLA_PAIRED`, the espeak-ng options that find its voice file (written
     into ``folder``, see `espeak_data_view`); [] for other voices."""
-    db = voice.speaker.removeprefix("mbrola-")
-    if voice.engine != "mbrola" or db not in _MBROLA_PAIRED:
+    db = _paired_db(voice)
+    if not db:
         return []
     return espeak_data_view(folder, {voice.arg: paired_voice_text(db, *_MBROLA_PAIRED[db])})
 
