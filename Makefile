@@ -10,7 +10,7 @@ PY ?= .venv/bin/python
 # torch==2.13.0 first: this machine holds its CPU build; a bare `torch` would fetch a CUDA build.
 install: .venv/bin/python
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,corpus]"
+	$(PY) -m pip install -q -e ".[test,corpus,train]"
 	# KenLM (optional: faster n-gram scoring and binary LMs) builds from source in about a
 	# minute; its tests skip when it is missing (the pure-Python ARPA scorer is tested anyway).
 	$(PY) -c "import kenlm" 2>/dev/null || $(PY) -m pip install -q kenlm==0.3.0 \

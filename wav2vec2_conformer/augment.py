@@ -1,7 +1,8 @@
 """Sox augmentation and the corpus file: an engine's wav -> 16 kHz mono 16-bit, trimmed,
 augmented (speed, tempo, pitch, reverb with sox; noise at a chosen SNR with numpy; telephone
 band with sox), peak-normalised, written atomically. `draw_augmentation` draws the effects of
-one training utterance.
+one training utterance. `shift_formants` (Praat, through parselmouth) moves a voice's formants
+and keeps its pitch and tempo: training uses it on the fly to make new speakers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,40 @@ def run_tool(cmd: list[str], **kw) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stderr.strip()[:500]}")
+
+
+def parselmouth_module():
+    """Praat's Python binding, or a one-line error saying how to install it."""
+    try:
+        import parselmouth
+    except ImportError as e:
+        raise RuntimeError(
+            "formant shifting needs praat-parselmouth: pip install 'wav2vec2-conformer[train]'"
+        ) from e
+    return parselmouth
+
+
+def shift_formants(
+    wav: np.ndarray, sampling_rate: int, ratio: float, seed: int | None = None
+) -> np.ndarray:
+    """Multiply the formant frequencies of mono ``wav`` by ``ratio`` keeping its pitch and
+    length: Praat's "Change gender" (resample by ``ratio``, then PSOLA back to the original
+    pitch and duration), the usual way to turn one speaker into a shorter- or longer-throated
+    one. Audio Praat cannot analyse (too short, no voiced frame) comes back unchanged. PSOLA
+    draws random pulses for unvoiced stretches: a ``seed`` makes the result repeatable."""
+    parselmouth = parselmouth_module()
+    sound = parselmouth.Sound(np.asarray(wav, dtype=np.float64), sampling_rate)
+    if seed is not None:
+        parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({seed})")
+    try:  # pitch floor and ceiling (Hz), formant ratio, new median (0: keep), range, duration
+        out = parselmouth.praat.call(sound, "Change gender", 75, 600, ratio, 0, 1.0, 1.0)
+    except parselmouth.PraatError:
+        return wav
+    finally:
+        if seed is not None:
+            parselmouth.praat.run("random_initializeSafelyAndUnpredictably ()")
+    y = out.values[0, : len(wav)].astype(np.float32)
+    return np.pad(y, (0, len(wav) - len(y)))
 
 
 def draw_augmentation(rng: np.random.Generator, prob: float) -> dict:

@@ -81,6 +81,13 @@ class TrainConfig:
         "speed perturbation of training audio: a factor per utterance and epoch drawn from "
         "[low, high] (e.g. 0.9 1.1); resampling changes tempo and pitch together, like sox speed",
     )
+    formant_shift: tuple[float, float] | None = opt(
+        None,
+        "formant shift of training audio (Praat's Change gender, needs praat-parselmouth): a "
+        "ratio per utterance and epoch drawn from [low, high] (e.g. 0.85 1.2); pitch and tempo "
+        "stay, so with speed_perturb formants and pitch move apart",
+    )
+    formant_shift_prob: float = opt(0.5, "share of training utterances formant_shift changes")
     num_workers: int = opt(2, "DataLoader worker processes loading and resampling audio")
     sampling_rate: int = opt(16_000, "model input rate; audio is resampled to it")
     # --- runtime ---
@@ -119,15 +126,24 @@ class TrainConfig:
             )
         if abs(sum(self.phase_ratio) - 1.0) > 1e-6:
             raise ValueError(f"phase_ratio must sum to 1, got {self.phase_ratio}")
-        if self.speed_perturb is not None:
-            low, high = self.speed_perturb
-            if not 0.5 <= low <= high <= 2.0:
+        for name in ("speed_perturb", "formant_shift"):
+            factors = getattr(self, name)
+            if factors is not None and not 0.5 <= factors[0] <= factors[1] <= 2.0:
                 raise ValueError(
-                    f"speed_perturb must be two factors 0.5 <= low <= high <= 2, "
-                    f"got {self.speed_perturb}"
+                    f"{name} must be two factors 0.5 <= low <= high <= 2, got {factors}"
                 )
+        if not 0.0 <= self.formant_shift_prob <= 1.0:
+            raise ValueError(f"formant_shift_prob must be in [0, 1], got {self.formant_shift_prob}")
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def augmentation(self) -> dict[str, Any]:
+        """The `AudioDataset` options of the training audio's perturbations."""
+        return {
+            "speed": self.speed_perturb,
+            "formants": self.formant_shift,
+            "formant_prob": self.formant_shift_prob,
+        }
 
     def check_paths(self) -> None:
         """The checks that need the required options (run before training, after merging)."""

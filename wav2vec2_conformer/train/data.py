@@ -27,6 +27,7 @@ import soundfile as sf
 import torch
 
 from ..audio import AudioError, load_audio, resample
+from ..augment import parselmouth_module, shift_formants
 from ..feature_extraction import Wav2Vec2FeatureExtractor
 from ..masking import compute_mask_indices, sample_negative_indices
 
@@ -282,6 +283,9 @@ class AudioDataset(torch.utils.data.Dataset):
     [low, high] per `(seed, epoch, index)`: resampling by f shortens it to 1/f of its samples
     and raises its pitch and formants by f (sox `speed`), a cheap stand-in for new speakers.
     Batches are cut from the unperturbed lengths, so one may hold up to max_tokens / low samples.
+    With `formants` = (low, high), a share `formant_prob` of the utterances (drawn the same way)
+    then get their formants moved by a ratio from [low, high] at unchanged pitch and length
+    (`augment.shift_formants`): with speed perturbation, new pitch-formant pairs.
     Crops of over-long utterances start at an offset drawn from `(seed, epoch, index)`.
     A file that fails to decode gives `{"error": message}` instead of raising, so one bad file
     does not stop a run; the training loop counts and logs it."""
@@ -293,10 +297,14 @@ class AudioDataset(torch.utils.data.Dataset):
         seed: int = 0,
         max_samples: int | None = None,
         speed: tuple[float, float] | None = None,
+        formants: tuple[float, float] | None = None,
+        formant_prob: float = 0.5,
     ):
         self.items = list(items)
         self.sampling_rate, self.seed, self.max_samples = sampling_rate, seed, max_samples
-        self.speed = speed
+        self.speed, self.formants, self.formant_prob = speed, formants, formant_prob
+        if formants is not None:
+            parselmouth_module()  # fail now, not in a worker
 
     def __len__(self) -> int:
         return len(self.items)
@@ -314,6 +322,9 @@ class AudioDataset(torch.utils.data.Dataset):
         if self.speed is not None:
             factor = float(rng.uniform(*self.speed))
             wav = resample(wav, round(self.sampling_rate * factor), self.sampling_rate)
+        if self.formants is not None and rng.random() < self.formant_prob:
+            ratio, seed = float(rng.uniform(*self.formants)), int(rng.integers(2**31))
+            wav = shift_formants(wav, self.sampling_rate, ratio, seed)
         if self.max_samples is not None and len(wav) > self.max_samples:
             start = int(rng.integers(0, len(wav) - self.max_samples + 1))
             wav = wav[start : start + self.max_samples]

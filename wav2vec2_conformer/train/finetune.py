@@ -156,7 +156,9 @@ class CTCJob:
         )
         items, report = prepare(cfg.train, max_samples=cfg.max_sample_size, crop=False, **common)
         logger.info("train data: %s", report.summary())
-        self.train_set = AudioDataset(items, cfg.sampling_rate, cfg.seed, speed=cfg.speed_perturb)
+        self.train_set = AudioDataset(
+            items, cfg.sampling_rate, cfg.seed, None, **cfg.augmentation()
+        )
         self.collator = Collator(conv=self.conv, seed=cfg.seed)
         self.dev_set = None
         if cfg.dev:

@@ -145,7 +145,7 @@ class PretrainJob:
         items, report = prepare(cfg.train, max_samples=cfg.max_sample_size, crop=crop, **common)
         logger.info("train data: %s", report.summary())
         self.train_set = AudioDataset(
-            items, cfg.sampling_rate, cfg.seed, cfg.max_sample_size, cfg.speed_perturb
+            items, cfg.sampling_rate, cfg.seed, cfg.max_sample_size, **cfg.augmentation()
         )
         self.dev_set = None
         if cfg.dev:
