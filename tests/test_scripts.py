@@ -282,3 +282,44 @@ def test_screen_mbrola_pairs_foreign_diphone_sets_with_english(tmp_path):
     assert (
         wav.stat().st_size > 10_000 and str(wav) in (tmp_path / "out" / "manifest.tsv").read_text()
     )
+
+
+def test_greedy_soup_keeps_the_candidates_that_do_not_hurt(tmp_path, capsys):
+    import soundfile as sf
+    import torch
+    from test_transcribe import SR, make_model_dir, speechlike
+
+    from wav2vec2_conformer.average import mean_state, read_weights
+    from wav2vec2_conformer.checkpoint import load_state_dict
+
+    models = [str(make_model_dir(tmp_path / f"m{seed}", seed=seed)) for seed in range(3)]
+    shutil.copytree(models[0], tmp_path / "copy")  # the same weights again: never hurts
+    models.append(str(tmp_path / "copy"))
+    rows = []
+    for i, text in enumerate(["hello world", "the lazy dog", "a cat"]):
+        sf.write(tmp_path / f"{i}.wav", speechlike(1.0, i), SR)
+        rows.append(f"{tmp_path / f'{i}.wav'}\t{text}")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "soup"
+    load_script("greedy_soup").main(
+        ["--dev", str(tmp_path / "dev.tsv"), "--out", str(out), *models]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    cells = [line.split("|") for line in lines if line.startswith("| ")]
+    alone = {c[2].strip(): float(c[4]) for c in cells if c[1].strip() == "alone"}
+    assert sorted(alone) == sorted(models)
+    steps = [c for c in cells if c[1].strip().isdigit()]
+    names = [s[2].strip().removeprefix("+ ") for s in steps]
+    assert names == sorted(models, key=lambda c: alone[c])  # best first (a stable sort)
+    best, kept = float(steps[0][4]), [names[0]]
+    for s, name in zip(steps[1:], names[1:], strict=True):
+        cer, said = float(s[4]), s[5].strip()
+        assert said == ("yes" if cer <= best else "no")
+        if said == "yes":
+            best, kept = cer, [*kept, name]
+    if names[0] in (models[0], models[3]):  # its copy comes next and changes nothing
+        assert {models[0], models[3]} <= set(kept)
+    assert lines[-1] == "w2vc average " + " ".join(kept) + f" --out {out}"
+    want = mean_state((k, read_weights(k)) for k in kept)
+    got = load_state_dict(str(out))
+    assert all(torch.allclose(got[k], want[k]) for k in want)
