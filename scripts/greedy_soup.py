@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         trial = score([*kept, path])
         keep = trial[1] <= best[1]
         print(
-            f"| {step} | + {path} | {trial[0]:.2f} | {trial[1]:.2f} | {'yes' if keep else 'no'} |"
+            f"| {step} | + {path} | {trial[0]:.2f} | {trial[1]:.2f} | {'yes' if keep else 'no'} |",
+            flush=True,
         )
-        sys.stdout.flush()
         if keep:
             kept, best = [*kept, path], trial
     average_checkpoints(kept, args.out, like=args.like)

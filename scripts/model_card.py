@@ -352,10 +352,12 @@ def main() -> None:
     results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(
         args.results, titles, mean_title
     )
-    final = f"runs/stage{len(args.stage) + 1}/" + (
-        f"avg{args.average}" if args.average else "final"
-    )
-    final = MEAN_DIR if args.mean else final
+    if args.mean:
+        final = MEAN_DIR
+    else:
+        final = f"runs/stage{len(args.stage) + 1}/" + (
+            f"avg{args.average}" if args.average else "final"
+        )
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
         eval=dev_greedy,

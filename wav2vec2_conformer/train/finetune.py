@@ -156,9 +156,7 @@ class CTCJob:
         )
         items, report = prepare(cfg.train, max_samples=cfg.max_sample_size, crop=False, **common)
         logger.info("train data: %s", report.summary())
-        self.train_set = AudioDataset(
-            items, cfg.sampling_rate, cfg.seed, None, **cfg.augmentation()
-        )
+        self.train_set = AudioDataset(items, cfg.sampling_rate, cfg.seed, **cfg.augmentation())
         self.collator = Collator(conv=self.conv, seed=cfg.seed)
         self.dev_set = None
         if cfg.dev:
