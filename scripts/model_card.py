@@ -99,7 +99,7 @@ def dev_curve(metrics: list[dict]) -> str:
 
 STAGE = """### Stage {n}: {title}{shipped}
 
-{note}{updates:,} updates ({epochs:.1f} epochs over train) from stage {prev}'s weights in
+{note}{updates:,} updates ({epochs:.1f} epochs over train) from {source} in
 {wall_hours:.1f} h of wall time, with the options of `{options_path}`; the run's
 `train_config.yaml` (every option with its effective value), `train.log` and `metrics.jsonl`
 are kept in `{run}/`:
@@ -112,7 +112,7 @@ Dev curve (greedy decoding of the whole dev set at each evaluation{final_note}):
 
 {curve}"""
 
-COMMAND = """w2vc finetune --config {options_path} --init runs/{prev_out}/final \\
+COMMAND = """w2vc finetune --config {options_path} --init {init} \\
     --train {train} --dev {dev} --out runs/stage{n}  # stage {n}
 """
 
@@ -121,13 +121,17 @@ AVERAGE = """w2vc average runs/stage{n} --last {k} --out runs/stage{n}/avg{k}  #
 """
 
 MEAN_DIR = "runs/mean"
+STORED_DIR = "runs/shipped"
 
-MEAN = """### The shipped weights: the mean of {count_word} models
+STORE = """w2vc average {model} --dtype {dtype} --out {out}  # the shipped weights, as {dtype}
+"""
+
+MEAN = """### {heading}
 
 Fine-tuned from shared weights, the runs above end near one minimum, each a little off it in
 its own direction; the element-wise mean of their weights (`w2vc average`, a "model soup",
 Wortsman et al. 2022) sits nearer the middle and scores better than any one of them, at no
-cost when transcribing. The shipped weights average these model folders, chosen on dev
+cost when transcribing. The mean (`{mean_dir}`) averages these model folders, chosen on dev
 (in parentheses: the update they were saved at and its training-time greedy dev CER):
 
 {inputs}
@@ -137,18 +141,32 @@ INIT_STAGE = re.compile(r"runs/stage(\d+)/")
 MODEL_DIR = re.compile(r"runs/stage(\d+)/(final|best)$")
 
 
-def init_stage(options: dict, n: int) -> int:
-    """The stage whose weights stage `n` started from: the one its `init` names
-    (`runs/stageK/...`), else the previous one (stages 2 and 3 named the package's model
-    folder, which held the previous stage's model then)."""
-    m = INIT_STAGE.search(str(options.get("init", "")))
-    return int(m[1]) if m else n - 1
+def init_source(
+    options: dict, n: int, derived: dict[str, tuple[str, str]] | None = None
+) -> tuple[str, str]:
+    """What stage `n` started from, in words, and the `--init` of its reproduce command: a
+    folder made by a command of `derived` ({folder: (command, words)}), the mean of several
+    stages (`runs/mean`), the stage its `init` names (`runs/stageK/...`), else the previous
+    stage (stages 2 and 3 named the package's model folder, which held the previous stage's
+    model then)."""
+    init = str(options.get("init", "")).rstrip("/")
+    if derived and init in derived:
+        return derived[init][1], init
+    if init == MEAN_DIR:
+        return f"the mean's weights (`{MEAN_DIR}`)", MEAN_DIR
+    m = INIT_STAGE.search(init)
+    k = int(m[1]) if m else n - 1
+    if MODEL_DIR.match(init):
+        return f"stage {k}'s weights", init
+    return f"stage {k}'s weights", "runs/bundled/final" if k == 1 else f"runs/stage{k}/final"
 
 
-def mean_section(inputs: list[str], dev_rows: dict[int, list[dict]]) -> tuple[str, str]:
-    """The card's section on shipped weights that average model folders of the stages' runs
-    (`runs/stageN/final` or `runs/stageN/best`; `dev_rows`: each stage's dev evaluations), and
-    its reproduce command."""
+def mean_section(
+    inputs: list[str], dev_rows: dict[int, list[dict]], shipped: bool = True
+) -> tuple[str, str]:
+    """The card's section on the mean of model folders of the stages' runs (`runs/stageN/final`
+    or `runs/stageN/best`; `dev_rows`: each stage's dev evaluations), and its reproduce command;
+    `shipped`: the mean is the shipped model."""
     lines = []
     for path in inputs:
         m = MODEL_DIR.match(path)
@@ -161,11 +179,17 @@ def mean_section(inputs: list[str], dev_rows: dict[int, list[dict]]) -> tuple[st
             f"- `{path}`: stage {m[1]}'s {what} weights (update {row['update']:,}, "
             f"{row['cer']:.2f}%)"
         )
-    section = MEAN.format(count_word=number_word(len(inputs)), inputs="\n".join(lines))
+    section = MEAN.format(
+        heading=("The shipped weights: the mean" if shipped else "The mean")
+        + f" of {number_word(len(inputs))} model{'s' if len(inputs) != 1 else ''}",
+        mean_dir=MEAN_DIR,
+        inputs="\n".join(lines),
+    )
     command = (
         "w2vc average "
         + " \\\n    ".join(inputs)
-        + f" \\\n    --out {MEAN_DIR}  # the shipped weights\n"
+        + f" \\\n    --out {MEAN_DIR}"
+        + ("  # the shipped weights\n" if shipped else "\n")
     )
     return section, command
 
@@ -191,19 +215,37 @@ def number_word(n: int) -> str:
 RESULT_COLUMNS = ("dev_greedy", "dev_lm", "eval_greedy", "eval_lm")
 
 
-def results_table(path: str, titles: list[str], mean: str = "") -> tuple[str, list[str]]:
+def row_ids(stages: int, mean: bool, mean_after: int | None = None) -> list[str]:
+    """The results table's row ids: stages 1..`stages`, with `mean` after stage `mean_after`
+    (default: the last)."""
+    ids = [str(n) for n in range(1, stages + 1)]
+    if mean:
+        ids.insert(mean_after or stages, "mean")
+    return ids
+
+
+def results_table(
+    path: str,
+    titles: list[str],
+    mean: str = "",
+    mean_after: int | None = None,
+    shipped: str | None = None,
+) -> tuple[str, list[str]]:
     """The stage-by-stage results (a TSV: stage, then WER and CER of each of `RESULT_COLUMNS`,
     "-" where not measured) as a markdown table whose rows are named by `titles` (stage 1's
-    first), and the last row's four results as `w2vc evaluate` prints them. With `mean` (its
-    title), a last row `mean` holds the results of the shipped mean of several stages."""
+    first), and the shipped row's four results as `w2vc evaluate` prints them. With `mean` (its
+    title), a row `mean` after stage `mean_after` (default: the last) holds the results of the
+    mean of several stages. `shipped`: the shipped row's id (default: `mean` if there is one,
+    else the last stage)."""
     with open(path, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()][1:]
     width = 1 + 2 * len(RESULT_COLUMNS)
-    ids = [str(n) for n in range(1, len(titles) + 1)] + (["mean"] if mean else [])
+    ids = row_ids(len(titles), bool(mean), mean_after)
     if [r[0] for r in rows] != ids:
         found = ", ".join(r[0] for r in rows)
         raise ValueError(f"{path}: needs the rows {', '.join(ids)} in order, found {found}")
-    titles = titles + ([mean] if mean else [])
+    named = dict(zip([str(n) for n in range(1, len(titles) + 1)], titles, strict=True))
+    named["mean"] = mean
     if any(len(r) != width for r in rows):
         raise ValueError(f"{path}: every row needs {width} tab-separated fields")
     lines = [
@@ -212,33 +254,44 @@ def results_table(path: str, titles: list[str], mean: str = "") -> tuple[str, li
         + " |",
         "|---" * (2 + len(RESULT_COLUMNS)) + "|",
     ]
-    for row, title in zip(rows, titles, strict=True):
+    for row in rows:
         cells = [
             "-" if "-" in pair else f"{pair[0]} / {pair[1]}"
             for pair in zip(row[1::2], row[2::2], strict=True)
         ]
-        lines.append(f"| {row[0]} | {title} | " + " | ".join(cells) + " |")
-    last = rows[-1]
-    if "-" in last:
-        raise ValueError(f"{path}: the last stage (the shipped model) needs every result")
-    shipped = [f"WER {w}% CER {c}%" for w, c in zip(last[1::2], last[2::2], strict=True)]
-    return "\n".join(lines) + "\n", shipped
+        lines.append(f"| {row[0]} | {named[row[0]]} | " + " | ".join(cells) + " |")
+    shipped = shipped or ("mean" if mean else ids[-1])
+    best = next(r for r in rows if r[0] == shipped)
+    if "-" in best:
+        raise ValueError(f"{path}: the shipped model's row ({shipped}) needs every result")
+    numbers = [f"WER {w}% CER {c}%" for w, c in zip(best[1::2], best[2::2], strict=True)]
+    return "\n".join(lines) + "\n", numbers
 
 
 def stage_sections(
-    stages: list[list[str]], average: int = 0, mean: list[str] | None = None
+    stages: list[list[str]],
+    average: int = 0,
+    mean: list[str] | None = None,
+    mean_after: int | None = None,
+    shipped: str | None = None,
+    derived: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[str, str]:
-    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...); with
-    `average`, the last stage ships the mean of its newest `average` checkpoints; with `mean`,
-    the shipped weights are the mean of those model folders of the stages' runs."""
-    sections, commands, dev_rows = [], "", {}
+    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...). With
+    `mean`, the mean of those model folders of the stages' runs follows stage `mean_after`
+    (default: the last). `shipped` names the shipped model: a stage's number or `mean`
+    (default: the mean if there is one, else the last stage); with `average`, a shipped stage
+    ships the mean of its newest `average` checkpoints. `derived`: folders that stages start
+    from, made by a command ({folder: (command, words)}; see `init_source`)."""
+    last_n = len(stages) + 1
+    shipped = shipped or ("mean" if mean else str(last_n))
+    sections, commands, dev_rows, made = [], [], {}, set()
     for i, (title, options_path, run, note) in enumerate(stages):
         n = i + 2
-        last = i == len(stages) - 1 and not mean
+        ships = shipped == str(n)
         log = os.path.join(run, "train.log")
         options = yaml.safe_load(open(os.path.join(run, "train_config.yaml"), encoding="utf-8"))
         metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
-        prev = init_stage(options, n)
+        source, init = init_source(options, n, derived)
         dev_rows[n] = [r for r in metrics if r["split"] == "dev"]
         updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
         per_epoch = int(
@@ -247,35 +300,36 @@ def stage_sections(
         sections.append(
             STAGE.format(
                 n=n,
-                prev=prev,
+                source=source,
                 title=title,
                 note=f"{note} " if note else "",
                 run=run,
-                shipped=" (the shipped weights)" if last else "",
+                shipped=" (the shipped weights)" if ships else "",
                 updates=updates,
                 epochs=updates / per_epoch,
                 wall_hours=wall_time(log).total_seconds() / 3600,
                 options_path=options_path,
                 options=open(options_path, encoding="utf-8").read().strip(),
-                final_note=shipped_note(average, options.get("save_every", 0)) if last else "",
+                final_note=shipped_note(average, options.get("save_every", 0)) if ships else "",
                 curve=dev_curve(metrics),
             )
         )
-        prev_out = "bundled" if prev == 1 else f"stage{prev}"
-        commands += COMMAND.format(
-            n=n,
-            options_path=options_path,
-            prev_out=prev_out,
-            train=options["train"],
-            dev=options["dev"],
+        command = ""
+        if derived and init in derived and init not in made:
+            command += derived[init][0] + "\n"
+            made.add(init)
+        command += COMMAND.format(
+            n=n, options_path=options_path, init=init, train=options["train"], dev=options["dev"]
         )
-    if average:
-        commands += AVERAGE.format(n=len(stages) + 1, k=average)
+        if ships and average:
+            command += AVERAGE.format(n=n, k=average)
+        commands.append(command)
     if mean:
-        section, command = mean_section(mean, dev_rows)
-        sections.append(section)
-        commands += command
-    return "\n".join(sections), commands
+        after = mean_after or last_n
+        section, command = mean_section(mean, dev_rows, shipped == "mean")
+        sections.insert(after - 1, section)
+        commands.insert(after - 1, command)
+    return "\n".join(sections), "".join(commands)
 
 
 def main() -> None:
@@ -318,6 +372,28 @@ def main() -> None:
     )
     p.add_argument("--mean-title", default="", help="the results table's name for the mean")
     p.add_argument(
+        "--mean-after",
+        type=int,
+        metavar="N",
+        help="the mean was made after stage N (its section, command and results row follow "
+        "stage N's; default: the last stage)",
+    )
+    p.add_argument(
+        "--shipped",
+        metavar="ID",
+        help="the shipped model: a stage's number or `mean` (default: the mean with --mean, "
+        "else the last stage)",
+    )
+    p.add_argument(
+        "--derived",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("DIR", "COMMAND", "WORDS"),
+        help="a folder a stage's init names, made by COMMAND (put in the reproduce commands "
+        "before that stage's) and described by WORDS (e.g. \"the mean's weights deepened\")",
+    )
+    p.add_argument(
         "--data-command",
         action="append",
         default=[],
@@ -330,6 +406,12 @@ def main() -> None:
         default=[],
         metavar="TEXT",
         help="a line on training data a later stage added to the corpus (a Data bullet)",
+    )
+    p.add_argument(
+        "--store-dtype",
+        choices=("float16", "bfloat16"),
+        help="the shipped weights are stored as this type (`w2vc average --dtype` into "
+        f"{STORED_DIR})",
     )
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -346,18 +428,25 @@ def main() -> None:
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
     if args.mean and args.average:
         p.error("--mean and --average exclude each other")
-    stages, stage_commands = stage_sections(args.stage, args.average, args.mean)
+    shipped = args.shipped or ("mean" if args.mean else str(len(args.stage) + 1))
+    if shipped not in row_ids(len(args.stage) + 1, bool(args.mean)):
+        p.error(f"--shipped {shipped}: no such stage (or no --mean)")
+    derived = {d.rstrip("/"): (cmd, words) for d, cmd, words in args.derived}
+    stages, stage_commands = stage_sections(
+        args.stage, args.average, args.mean, args.mean_after, shipped, derived
+    )
     titles = ["fresh model, the tiny preset"] + [stage[0] for stage in args.stage]
     mean_title = (args.mean_title or "the mean of the weights") if args.mean else ""
     results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(
-        args.results, titles, mean_title
+        args.results, titles, mean_title, args.mean_after, shipped
     )
-    if args.mean:
+    if shipped == "mean":
         final = MEAN_DIR
     else:
-        final = f"runs/stage{len(args.stage) + 1}/" + (
-            f"avg{args.average}" if args.average else "final"
-        )
+        final = f"runs/stage{shipped}/" + (f"avg{args.average}" if args.average else "final")
+    if args.store_dtype:
+        stage_commands += STORE.format(model=final, dtype=args.store_dtype, out=STORED_DIR)
+        final = STORED_DIR
     template = open(os.path.join(os.path.dirname(__file__), "model_card.md"), encoding="utf-8")
     text = template.read().format(
         eval=dev_greedy,
@@ -370,6 +459,7 @@ def main() -> None:
         eval_utts=voices_json["eval"]["utterances"],
         eval_voices=", ".join(sorted(voices_json["eval"]["voices"])),
         size_mb=size,
+        dtype=model_cfg.get("dtype", "float32"),
         params_m=params / 1e6,
         hidden=model_cfg["hidden_size"],
         layers=model_cfg["num_hidden_layers"],

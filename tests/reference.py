@@ -51,10 +51,15 @@ def build_reference(name: str, seed: int = 0, **overrides):
     cfg = Wav2Vec2ConformerConfig(**{**TINY, **overrides})
     cfg._attn_implementation = "eager"
     torch.manual_seed(seed)
-    model = reference_class(name)(cfg)
+    return randomise(reference_class(name)(cfg))
+
+
+def randomise(model, scale: float = 0.2):
+    """`model` (in eval mode) with every weight moved off its init by `scale` * N(0, 1) and
+    batch-norm statistics drawn, so LayerNorm/BatchNorm defaults of 1 and 0 hide nothing."""
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+            p.add_(scale * torch.randn_like(p))
         for key, b in model.named_buffers():
             if key.endswith("running_var"):
                 b.copy_(torch.rand_like(b) + 0.5)

@@ -77,6 +77,19 @@ def test_averages_the_newest_checkpoints_of_a_run(run, tmp_path, capsys):
     assert not list(tmp_path.glob("avg.*"))  # no temp or old folder left behind
 
 
+def test_dtype_stores_the_mean_as_float16(run, tmp_path):
+    out, states = run
+    avg = tmp_path / "avg16"
+    assert main(["average", str(out), "--out", str(avg), "--dtype", "float16"]) == 0
+    weights = load_state_dict(str(avg))
+    assert weights["lm_head.weight"].dtype == torch.float16
+    assert not weights["lm_head.weight"].isinf().any()
+    mean3 = sum(s["lm_head.weight"] for s in states) / 3
+    torch.testing.assert_close(weights["lm_head.weight"].float(), mean3, atol=1e-3, rtol=1e-3)
+    assert json.loads((avg / "config.json").read_text())["dtype"] == "float16"
+    assert next(w.Wav2Vec2ConformerForCTC.from_pretrained(avg).parameters()).dtype == torch.float32
+
+
 def test_model_folders_and_checkpoint_files_mix(run, tmp_path):
     out, states = run
     first = out / "checkpoints" / "update_00000100.pt"

@@ -153,6 +153,33 @@ def test_model_card_stage_from_named_init_and_shipped_mean(tmp_path):
         card.stage_sections(stages, mean=["runs/stage9/final"])
 
 
+def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_path):
+    card = load_script("model_card")
+    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
+    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
+    stages = []
+    for n, init in ((2, "runs/stage1/final"), (3, "runs/mean"), (4, "runs/deep")):
+        opts = {"train": "t.tsv", "dev": "d.tsv", "init": init}
+        run = write_run(tmp_path / f"stage{n}", opts, [train, dev])
+        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
+        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+    deepen = "w2vc deepen runs/mean --layers 8 --out runs/deep"
+    derived = {"runs/deep": (deepen, "the mean's weights deepened to 8 layers")}
+    sections, commands = card.stage_sections(
+        stages, mean=["runs/stage2/final"], mean_after=2, shipped="4", derived=derived
+    )
+    # the mean follows stage 2 and is not shipped; stage 4 is, from the deepened mean
+    assert sections.index("### Stage 2") < sections.index("### The mean of one model")
+    assert sections.index("### The mean of one model") < sections.index("### Stage 3")
+    assert "### Stage 4: title 4 (the shipped weights)" in sections
+    assert "from the mean's weights (`runs/mean`) in" in sections
+    assert "from the mean's weights deepened to 8 layers in" in sections
+    assert commands.index("--out runs/mean\n") < commands.index("--out runs/stage3")
+    assert "# the shipped weights" not in commands
+    assert f"{deepen}\nw2vc finetune --config" in commands
+    assert "--init runs/mean \\\n" in commands and "--init runs/deep \\\n" in commands
+
+
 def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp_path):
     card = load_script("model_card")
     tsv = tmp_path / "results.tsv"
@@ -177,6 +204,16 @@ def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp
     assert shipped[0] == "WER 80% CER 40%"
     with pytest.raises(ValueError, match="needs the rows 1 in order, found 1, mean"):
         card.results_table(str(tsv), ["fresh"])
+    # a mean made after stage 1, and stage 2 shipped
+    rows = "1\t90\t45\t-\t-\t95\t53\t-\t-\nmean\t80\t40\t-\t-\t85\t45\t-\t-\n"
+    tsv.write_text(header + rows + "2\t70\t30\t60\t25\t75\t35\t65\t34\n")
+    table, shipped = card.results_table(
+        str(tsv), ["fresh", "deeper"], mean="the mean", mean_after=1, shipped="2"
+    )
+    assert table.splitlines()[3] == "| mean | the mean | 80 / 40 | - | 85 / 45 | - |"
+    assert shipped[1] == "WER 60% CER 25%"
+    with pytest.raises(ValueError, match=r"the shipped model's row \(mean\) needs every result"):
+        card.results_table(str(tsv), ["fresh", "deeper"], mean="the mean", mean_after=1)
 
 
 def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):

@@ -125,7 +125,7 @@ def mean_state(states: Iterable[tuple[str, dict[str, torch.Tensor]]]) -> dict[st
     return {k: (v / count).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()}
 
 
-def _copy_template(template: str, folder: str) -> None:
+def copy_template(template: str, folder: str) -> None:
     """Everything of the template folder but its weights."""
     for name in os.listdir(template):
         if name.startswith((SAFE_WEIGHTS, BIN_WEIGHTS, "model-", "pytorch_model-")):
@@ -138,10 +138,15 @@ def _copy_template(template: str, folder: str) -> None:
 
 
 def average_checkpoints(
-    inputs: Sequence[str], out: str, last: int | None = None, like: str | None = None
+    inputs: Sequence[str],
+    out: str,
+    last: int | None = None,
+    like: str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> list[str]:
     """Average the weights of `inputs` into the HF-layout folder `out` (written whole, then
-    swapped in); returns the checkpoints averaged."""
+    swapped in; its weights stored as `dtype`, default float32); returns the checkpoints
+    averaged."""
     paths = expand_inputs(inputs, last)
     template = like or find_template(paths)
     if not _is_model_dir(template):
@@ -157,6 +162,6 @@ def average_checkpoints(
     load_into(model, averaged)  # the template's rules: a misfit is an error
     with atomic_folder(out) as tmp:
         os.makedirs(tmp)
-        _copy_template(template, tmp)
-        save_pretrained(model, tmp)
+        copy_template(template, tmp)
+        save_pretrained(model, tmp, dtype=dtype)
     return paths

@@ -252,15 +252,22 @@ def save_pretrained(
     path: str | os.PathLike,
     safe_serialization: bool = True,
     max_shard_size: int | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
-    """Write config.json and the weights in HF layout; every file is written atomically."""
+    """Write config.json and the weights in HF layout; every file is written atomically.
+
+    `dtype` (e.g. torch.float16) stores the floating weights in that type, half the bytes of
+    float32; loading casts them back to the model's type."""
     path = os.fspath(path)
     os.makedirs(path, exist_ok=True)
     config = model.config
     config.extra["architectures"] = [type(model).__name__]
-    config.extra.setdefault("dtype", "float32")
-    config.save_pretrained(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    stored = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+    config.extra["dtype"] = str(stored).removeprefix("torch.")  # what the weights are stored as
+    config.save_pretrained(path)
     name = SAFE_WEIGHTS if safe_serialization else BIN_WEIGHTS
     shards = _shards(state, max_shard_size) if max_shard_size else [state]
     if len(shards) == 1:

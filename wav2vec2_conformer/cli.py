@@ -8,6 +8,7 @@ import os
 import sys
 
 EXIT_ERROR = 1
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -44,10 +45,29 @@ def _info(args: argparse.Namespace) -> int:
 def _average(args: argparse.Namespace) -> int:
     from .average import average_checkpoints
 
-    paths = average_checkpoints(args.inputs, args.out, last=args.last, like=args.like)
+    paths = average_checkpoints(
+        args.inputs, args.out, last=args.last, like=args.like, dtype=_dtype(args.dtype)
+    )
     print(f"averaged {len(paths)} checkpoints into {args.out}:", file=sys.stderr)
     for path in paths:
         print(f"  {path}", file=sys.stderr)
+    return 0
+
+
+def _dtype(name: str | None):
+    import torch
+
+    return None if name is None else getattr(torch, name)
+
+
+def _deepen(args: argparse.Namespace) -> int:
+    from .grow import deepen_folder
+
+    model = deepen_folder(args.model, args.out, args.layers, args.seed, _dtype(args.dtype))
+    print(
+        f"wrote {args.out}: {args.layers} conformer layers, {model.num_parameters():,} parameters",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -216,7 +236,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="take config, processor and LM files from this model folder (default: the first "
         "model folder given, else the run's final/ or best/)",
     )
+    avg.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="store the weights as this type (float16: half the bytes; loading casts back)",
+    )
     avg.set_defaults(func=_average)
+
+    grow = sub.add_parser(
+        "deepen",
+        help="insert new conformer layers into a trained model; it starts computing what it did",
+    )
+    grow.add_argument("model", help="model folder (HF layout) to grow")
+    grow.add_argument("--out", required=True, help="model folder to write")
+    grow.add_argument(
+        "--layers", type=_positive_int, required=True, help="conformer layers of the new model"
+    )
+    grow.add_argument("--seed", type=int, default=0, help="seed of the new layers' weights")
+    grow.add_argument("--dtype", choices=DTYPES, help="store the weights as this type")
+    grow.set_defaults(func=_deepen)
 
     info = sub.add_parser("info", help="summarise a model directory")
     info.add_argument("model_dir")
