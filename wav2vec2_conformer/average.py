@@ -125,7 +125,7 @@ def mean_state(states: Iterable[tuple[str, dict[str, torch.Tensor]]]) -> dict[st
     return {k: (v / count).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()}
 
 
-def copy_template(template: str, folder: str) -> None:
+def _copy_template(template: str, folder: str) -> None:
     """Everything of the template folder but its weights."""
     for name in os.listdir(template):
         if name.startswith((SAFE_WEIGHTS, BIN_WEIGHTS, "model-", "pytorch_model-")):
@@ -160,8 +160,17 @@ def average_checkpoints(
     with tqdm(paths, desc="averaging", unit="ckpt", file=sys.stderr, disable=None) as bar:
         averaged = mean_state((p, read_weights(p)) for p in bar)
     load_into(model, averaged)  # the template's rules: a misfit is an error
+    write_like(model, template, out, dtype)
+    return paths
+
+
+def write_like(
+    model: torch.nn.Module, template: str, out: str, dtype: torch.dtype | None = None
+) -> None:
+    """Write `model` as the HF-layout folder `out` (written whole, then swapped in; weights
+    stored as `dtype`) with every other file of the model folder `template` (processor,
+    tokenizer, LM)."""
     with atomic_folder(out) as tmp:
         os.makedirs(tmp)
-        copy_template(template, tmp)
+        _copy_template(template, tmp)
         save_pretrained(model, tmp, dtype=dtype)
-    return paths

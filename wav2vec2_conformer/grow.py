@@ -18,10 +18,13 @@ normalised is the identity, so the deepened model computes what the shallow one 
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 from torch import nn
 
+from .average import write_like
+from .checkpoint import architecture_class, resolve_model_dir
 from .config import Wav2Vec2ConformerConfig
 
 # the last projection of each residual branch of a ConformerLayer: zero makes the branch silent
@@ -85,12 +88,9 @@ def deepen(model: nn.Module, num_layers: int, seed: int = 0) -> nn.Module:
     config.num_hidden_layers = num_layers
     torch.manual_seed(seed)
     grown = type(model)(config)
-    own = grown.state_dict()
+    # everything but the blocks carries over; a strict load refuses keys the new model lacks
     state = {k: v for k, v in model.state_dict().items() if ".encoder.layers." not in k}
-    missing = [k for k in state if k not in own]
-    if missing:
-        raise ValueError(f"deepen: keys of the old model missing from the new: {missing[:3]}")
-    grown.load_state_dict({**own, **state})
+    grown.load_state_dict({**grown.state_dict(), **state})
     new_layers = _encoder(grown).layers
     for i, source in enumerate(plan):
         if source is None:
@@ -105,20 +105,11 @@ def deepen_folder(
 ) -> nn.Module:
     """`deepen` an HF-layout model folder into `out` (written whole, then swapped in), with the
     source folder's processor, tokenizer and LM files."""
-    import os
-
-    from .average import copy_template
-    from .checkpoint import architecture_class, resolve_model_dir, save_pretrained
-    from .fileio import atomic_folder
-
     model_dir = resolve_model_dir(model_dir)
     if os.path.abspath(out) == os.path.abspath(model_dir):
         raise ValueError(f"{out}: the output would overwrite the model it grows")
     config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
     model = architecture_class(config).from_pretrained(model_dir)
     grown = deepen(model, num_layers, seed=seed)
-    with atomic_folder(out) as tmp:
-        os.makedirs(tmp)
-        copy_template(model_dir, tmp)
-        save_pretrained(grown, tmp, dtype=dtype)
+    write_like(grown, model_dir, out, dtype)
     return grown
