@@ -5,17 +5,18 @@
             scripts/bundled_runs/stage2 "" \
         --stage "speed perturbation" scripts/bundled_model_stage3.yaml \
             scripts/bundled_runs/stage3 "" \
-        --mean runs/stage2/final --mean runs/stage3/final \
+        --mean mean 3 "the mean of stages 2 and 3" runs/stage2/final runs/stage3/final \
         --baseline "WER 36.00% CER 18.00%" --heldout-baseline "WER 30.00% CER 15.00%" \
         --voices dev_voices.md --out wav2vec2_conformer/assets/model/README.md
 
 Everything in the card comes from files: each `--stage`'s options file, train_config.yaml,
 train.log and metrics.jsonl (its dev curve; the stage its `init` names is the one it started
 from), stage 1's record (`--history`, a run whose folder was not kept), every stage's results
-(`--results`; the last row is the shipped model's), the corpus's voices.json and train.jsonl
-(voices, hours, augmentation), the model's config.json and the per-voice table of
+(`--results`; `--shipped` names the shipped model's row), the corpus's voices.json and
+train.jsonl (voices, hours, augmentation), the model's config.json and the per-voice table of
 `scripts/voice_breakdown.py`. The shipped weights are the last stage's final ones, the mean of
-its newest checkpoints (`--average`) or the mean of several stages' model folders (`--mean`).
+its newest checkpoints (`--average`) or a mean of model folders (`--mean`, which may name
+folders a command made, `--derived`); each mean has its section and results row after its stage.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import yaml
@@ -120,7 +122,6 @@ COMMAND = """w2vc finetune --config {options_path} --init {init} \\
 AVERAGE = """w2vc average runs/stage{n} --last {k} --out runs/stage{n}/avg{k}  # the shipped weights
 """
 
-MEAN_DIR = "runs/mean"
 STORED_DIR = "runs/shipped"
 
 STORE = """w2vc average {model} --dtype {dtype} --out {out}  # the shipped weights, as {dtype}
@@ -128,32 +129,55 @@ STORE = """w2vc average {model} --dtype {dtype} --out {out}  # the shipped weigh
 
 MEAN = """### {heading}
 
-Fine-tuned from shared weights, the runs above end near one minimum, each a little off it in
-its own direction; the element-wise mean of their weights (`w2vc average`, a "model soup",
-Wortsman et al. 2022) sits nearer the middle and scores better than any one of them, at no
-cost when transcribing. The mean (`{mean_dir}`) averages these model folders, chosen on dev
-(in parentheses: the update they were saved at and its training-time greedy dev CER):
+{why}
+The mean (`{folder}`) averages these model folders (in parentheses, for a stage's: the update
+they were saved at and its training-time greedy dev CER):
 
 {inputs}
 """
+
+SOUP = """Fine-tuned from shared weights, the runs above end near one minimum, each a little off
+it in its own direction; the element-wise mean of their weights (`w2vc average`, a "model
+soup", Wortsman et al. 2022) sits nearer the middle and scores better than any one of them, at
+no cost when transcribing. Its folders were chosen on dev."""
+
+
+@dataclass
+class Mean:
+    """The element-wise mean of model folders (`w2vc average`) made after stage `after`, kept
+    in runs/`name`; `title` names its results row, `why` (default: the model soup's rationale)
+    opens its section."""
+
+    name: str
+    after: int
+    title: str
+    inputs: list[str]
+    why: str = ""
+
+    @property
+    def folder(self) -> str:
+        return f"runs/{self.name}"
+
 
 INIT_STAGE = re.compile(r"runs/stage(\d+)/")
 MODEL_DIR = re.compile(r"runs/stage(\d+)/(final|best)$")
 
 
 def init_source(
-    options: dict, n: int, derived: dict[str, tuple[str, str]] | None = None
+    options: dict,
+    n: int,
+    derived: dict[str, tuple[str, str]] | None = None,
+    means: list[Mean] = (),
 ) -> tuple[str, str]:
     """What stage `n` started from, in words, and the `--init` of its reproduce command: a
-    folder made by a command of `derived` ({folder: (command, words)}), the mean of several
-    stages (`runs/mean`), the stage its `init` names (`runs/stageK/...`), else the previous
-    stage (stages 2 and 3 named the package's model folder, which held the previous stage's
-    model then)."""
+    folder made by a command of `derived` ({folder: (command, words)}), one of the `means`'
+    folders, the stage its `init` names (`runs/stageK/...`), else the previous stage (stages 2
+    and 3 named the package's model folder, which held the previous stage's model then)."""
     init = str(options.get("init", "")).rstrip("/")
     if derived and init in derived:
         return derived[init][1], init
-    if init == MEAN_DIR:
-        return f"the mean's weights (`{MEAN_DIR}`)", MEAN_DIR
+    if init in {m.folder for m in means}:
+        return f"the mean's weights (`{init}`)", init
     m = INIT_STAGE.search(init)
     k = int(m[1]) if m else n - 1
     if MODEL_DIR.match(init):
@@ -162,16 +186,25 @@ def init_source(
 
 
 def mean_section(
-    inputs: list[str], dev_rows: dict[int, list[dict]], shipped: bool = True
+    mean: Mean,
+    dev_rows: dict[int, list[dict]],
+    shipped: bool = True,
+    derived: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[str, str]:
-    """The card's section on the mean of model folders of the stages' runs (`runs/stageN/final`
-    or `runs/stageN/best`; `dev_rows`: each stage's dev evaluations), and its reproduce command;
-    `shipped`: the mean is the shipped model."""
+    """The card's section on `mean`, whose folders are the stages' runs (`runs/stageN/final`
+    or `runs/stageN/best`; `dev_rows`: each stage's dev evaluations) or folders of `derived`,
+    and its reproduce command; `shipped`: the mean is the shipped model."""
     lines = []
-    for path in inputs:
+    for path in mean.inputs:
         m = MODEL_DIR.match(path)
+        if derived and path in derived:
+            lines.append(f"- `{path}`: {derived[path][1]}")
+            continue
         if not m or int(m[1]) not in dev_rows:
-            raise ValueError(f"{path}: not runs/stageN/final or runs/stageN/best of a stage")
+            raise ValueError(
+                f"{path}: not runs/stageN/final or runs/stageN/best of a stage, nor a derived "
+                "folder"
+            )
         dev = dev_rows[int(m[1])]
         row = min(dev, key=lambda r: r["cer"]) if m[2] == "best" else dev[-1]
         what = "dev-best" if m[2] == "best" else "final"
@@ -179,16 +212,18 @@ def mean_section(
             f"- `{path}`: stage {m[1]}'s {what} weights (update {row['update']:,}, "
             f"{row['cer']:.2f}%)"
         )
+    count = len(mean.inputs)
     section = MEAN.format(
         heading=("The shipped weights: the mean" if shipped else "The mean")
-        + f" of {number_word(len(inputs))} model{'s' if len(inputs) != 1 else ''}",
-        mean_dir=MEAN_DIR,
+        + f" of {number_word(count)} model{'s' if count != 1 else ''} (`{mean.folder}`)",
+        why=mean.why or SOUP,
+        folder=mean.folder,
         inputs="\n".join(lines),
     )
     command = (
         "w2vc average "
-        + " \\\n    ".join(inputs)
-        + f" \\\n    --out {MEAN_DIR}"
+        + " \\\n    ".join(mean.inputs)
+        + f" \\\n    --out {mean.folder}"
         + ("  # the shipped weights\n" if shipped else "\n")
     )
     return section, command
@@ -215,37 +250,39 @@ def number_word(n: int) -> str:
 RESULT_COLUMNS = ("dev_greedy", "dev_lm", "eval_greedy", "eval_lm")
 
 
-def row_ids(stages: int, mean: bool, mean_after: int | None = None) -> list[str]:
-    """The results table's row ids: stages 1..`stages`, with `mean` after stage `mean_after`
-    (default: the last)."""
+def row_ids(stages: int, means: list[Mean] = ()) -> list[str]:
+    """The results table's row ids: stages 1..`stages`, each mean's name after its stage (and
+    after the means listed before it with the same stage)."""
     ids = [str(n) for n in range(1, stages + 1)]
-    if mean:
-        ids.insert(mean_after or stages, "mean")
+    for mean in means:
+        if not 1 <= mean.after <= stages:
+            raise ValueError(f"mean {mean.name}: no stage {mean.after} to follow")
+        if mean.name in ids:
+            raise ValueError(f"mean {mean.name}: the name of a stage or of another mean")
+        at = ids.index(str(mean.after)) + 1
+        while at < len(ids) and not ids[at].isdigit():
+            at += 1
+        ids.insert(at, mean.name)
     return ids
 
 
 def results_table(
-    path: str,
-    titles: list[str],
-    mean: str = "",
-    mean_after: int | None = None,
-    shipped: str | None = None,
+    path: str, titles: list[str], means: list[Mean] = (), shipped: str | None = None
 ) -> tuple[str, list[str]]:
     """The stage-by-stage results (a TSV: stage, then WER and CER of each of `RESULT_COLUMNS`,
     "-" where not measured) as a markdown table whose rows are named by `titles` (stage 1's
-    first), and the shipped row's four results as `w2vc evaluate` prints them. With `mean` (its
-    title), a row `mean` after stage `mean_after` (default: the last) holds the results of the
-    mean of several stages. `shipped`: the shipped row's id (default: `mean` if there is one,
-    else the last stage)."""
+    first) and the `means`' titles (each row, named by the mean's name, follows its stage), and
+    the shipped row's four results as `w2vc evaluate` prints them. `shipped`: the shipped row's
+    id (default: the last mean if there is one, else the last stage)."""
     with open(path, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()][1:]
     width = 1 + 2 * len(RESULT_COLUMNS)
-    ids = row_ids(len(titles), bool(mean), mean_after)
+    ids = row_ids(len(titles), means)
     if [r[0] for r in rows] != ids:
         found = ", ".join(r[0] for r in rows)
         raise ValueError(f"{path}: needs the rows {', '.join(ids)} in order, found {found}")
     named = dict(zip([str(n) for n in range(1, len(titles) + 1)], titles, strict=True))
-    named["mean"] = mean
+    named.update({m.name: m.title for m in means})
     if any(len(r) != width for r in rows):
         raise ValueError(f"{path}: every row needs {width} tab-separated fields")
     lines = [
@@ -260,7 +297,7 @@ def results_table(
             for pair in zip(row[1::2], row[2::2], strict=True)
         ]
         lines.append(f"| {row[0]} | {named[row[0]]} | " + " | ".join(cells) + " |")
-    shipped = shipped or ("mean" if mean else ids[-1])
+    shipped = shipped or (means[-1].name if means else ids[-1])
     best = next(r for r in rows if r[0] == shipped)
     if "-" in best:
         raise ValueError(f"{path}: the shipped model's row ({shipped}) needs every result")
@@ -271,64 +308,63 @@ def results_table(
 def stage_sections(
     stages: list[list[str]],
     average: int = 0,
-    mean: list[str] | None = None,
-    mean_after: int | None = None,
+    means: list[Mean] = (),
     shipped: str | None = None,
     derived: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[str, str]:
-    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...). With
-    `mean`, the mean of those model folders of the stages' runs follows stage `mean_after`
-    (default: the last). `shipped` names the shipped model: a stage's number or `mean`
-    (default: the mean if there is one, else the last stage); with `average`, a shipped stage
-    ships the mean of its newest `average` checkpoints. `derived`: folders that stages start
-    from, made by a command ({folder: (command, words)}; see `init_source`)."""
-    last_n = len(stages) + 1
-    shipped = shipped or ("mean" if mean else str(last_n))
-    sections, commands, dev_rows, made = [], [], {}, set()
+    """The card's sections and reproduce commands of the run-backed stages (2, 3, ...), each of
+    the `means` after its stage. `shipped` names the shipped model: a stage's number or a
+    mean's name (default: the last mean if there is one, else the last stage); with `average`,
+    a shipped stage ships the mean of its newest `average` checkpoints. `derived`: folders that
+    stages or means start from, made by a command ({folder: (command, words)}; see
+    `init_source`), which goes before the first command that needs it."""
+    shipped = shipped or (means[-1].name if means else str(len(stages) + 1))
+    derived = derived or {}
+    blocks, dev_rows = [], {}  # blocks: (order, section, command, derived folders it needs)
     for i, (title, options_path, run, note) in enumerate(stages):
         n = i + 2
         ships = shipped == str(n)
         log = os.path.join(run, "train.log")
         options = yaml.safe_load(open(os.path.join(run, "train_config.yaml"), encoding="utf-8"))
         metrics = read_jsonl(os.path.join(run, "metrics.jsonl"))
-        source, init = init_source(options, n, derived)
+        source, init = init_source(options, n, derived, means)
         dev_rows[n] = [r for r in metrics if r["split"] == "dev"]
         updates = [r for r in metrics if r["split"] == "train"][-1]["update"]
         per_epoch = int(
             re.search(r"(\d+) batches per epoch", open(log, encoding="utf-8").read())[1]
         )
-        sections.append(
-            STAGE.format(
-                n=n,
-                source=source,
-                title=title,
-                note=f"{note} " if note else "",
-                run=run,
-                shipped=" (the shipped weights)" if ships else "",
-                updates=updates,
-                epochs=updates / per_epoch,
-                wall_hours=wall_time(log).total_seconds() / 3600,
-                options_path=options_path,
-                options=open(options_path, encoding="utf-8").read().strip(),
-                final_note=shipped_note(average, options.get("save_every", 0)) if ships else "",
-                curve=dev_curve(metrics),
-            )
+        section = STAGE.format(
+            n=n,
+            source=source,
+            title=title,
+            note=f"{note} " if note else "",
+            run=run,
+            shipped=" (the shipped weights)" if ships else "",
+            updates=updates,
+            epochs=updates / per_epoch,
+            wall_hours=wall_time(log).total_seconds() / 3600,
+            options_path=options_path,
+            options=open(options_path, encoding="utf-8").read().strip(),
+            final_note=shipped_note(average, options.get("save_every", 0)) if ships else "",
+            curve=dev_curve(metrics),
         )
-        command = ""
-        if derived and init in derived and init not in made:
-            command += derived[init][0] + "\n"
-            made.add(init)
-        command += COMMAND.format(
+        command = COMMAND.format(
             n=n, options_path=options_path, init=init, train=options["train"], dev=options["dev"]
         )
         if ships and average:
             command += AVERAGE.format(n=n, k=average)
+        blocks.append(((n, 0), section, command, [init]))
+    for k, mean in enumerate(means, 1):
+        section, command = mean_section(mean, dev_rows, shipped == mean.name, derived)
+        blocks.append(((mean.after, k), section, command, mean.inputs))
+    sections, commands, made = [], [], set()
+    for _, section, command, needs in sorted(blocks, key=lambda b: b[0]):
+        for folder in needs:
+            if folder in derived and folder not in made:
+                commands.append(derived[folder][0] + "\n")
+                made.add(folder)
+        sections.append(section)
         commands.append(command)
-    if mean:
-        after = mean_after or last_n
-        section, command = mean_section(mean, dev_rows, shipped == "mean")
-        sections.insert(after - 1, section)
-        commands.insert(after - 1, command)
     return "\n".join(sections), "".join(commands)
 
 
@@ -347,8 +383,8 @@ def main() -> None:
     p.add_argument(
         "--results",
         default="scripts/bundled_runs/results.tsv",
-        help="every stage's dev and eval WER / CER, greedy and with the LM; the last row is the "
-        "shipped model's",
+        help="every stage's and mean's dev and eval WER / CER, greedy and with the LM, in the "
+        "card's order",
     )
     p.add_argument("--baseline", required=True, help="scripts/pocketsphinx_baseline.py on dev")
     p.add_argument("--heldout-baseline", required=True, help="the baseline on the eval split")
@@ -364,24 +400,26 @@ def main() -> None:
     )
     p.add_argument(
         "--mean",
+        nargs="+",
         action="append",
         default=[],
-        metavar="DIR",
-        help="the shipped weights are the mean of these model folders (runs/stageN/final or "
-        "best; repeat), and the results' last row is `mean`",
+        metavar="NAME AFTER TITLE DIR",
+        help="a mean of model folders (runs/stageN/final or best, or --derived folders; w2vc "
+        "average) kept in runs/NAME, made after stage AFTER (its section, command and results "
+        "row, named NAME and TITLE, follow that stage's); repeat for several",
     )
-    p.add_argument("--mean-title", default="", help="the results table's name for the mean")
     p.add_argument(
-        "--mean-after",
-        type=int,
-        metavar="N",
-        help="the mean was made after stage N (its section, command and results row follow "
-        "stage N's; default: the last stage)",
+        "--mean-why",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "TEXT"),
+        help="the paragraph that opens mean NAME's section (default: the model soup's case)",
     )
     p.add_argument(
         "--shipped",
         metavar="ID",
-        help="the shipped model: a stage's number or `mean` (default: the mean with --mean, "
+        help="the shipped model: a stage's number or a mean's NAME (default: the last --mean, "
         "else the last stage)",
     )
     p.add_argument(
@@ -426,22 +464,33 @@ def main() -> None:
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
-    if args.mean and args.average:
+    why = dict(args.mean_why)
+    means = []
+    for fields in args.mean:
+        if len(fields) < 4 or not fields[1].isdigit():
+            p.error(f"--mean {' '.join(fields)}: needs NAME AFTER TITLE DIR [DIR ...]")
+        name, after, title, *inputs = fields
+        means.append(Mean(name, int(after), title, inputs, why.pop(name, "")))
+    if why:
+        p.error(f"--mean-why {', '.join(why)}: no such --mean")
+    if means and args.average:
         p.error("--mean and --average exclude each other")
-    shipped = args.shipped or ("mean" if args.mean else str(len(args.stage) + 1))
-    if shipped not in row_ids(len(args.stage) + 1, bool(args.mean)):
-        p.error(f"--shipped {shipped}: no such stage (or no --mean)")
+    try:
+        ids = row_ids(len(args.stage) + 1, means)
+    except ValueError as e:
+        p.error(str(e))
+    shipped = args.shipped or (means[-1].name if means else ids[-1])
+    if shipped not in ids:
+        p.error(f"--shipped {shipped}: no such stage or mean")
     derived = {d.rstrip("/"): (cmd, words) for d, cmd, words in args.derived}
-    stages, stage_commands = stage_sections(
-        args.stage, args.average, args.mean, args.mean_after, shipped, derived
-    )
+    stages, stage_commands = stage_sections(args.stage, args.average, means, shipped, derived)
     titles = ["fresh model, the tiny preset"] + [stage[0] for stage in args.stage]
-    mean_title = (args.mean_title or "the mean of the weights") if args.mean else ""
     results, (dev_greedy, dev_lm, eval_greedy, eval_lm) = results_table(
-        args.results, titles, mean_title, args.mean_after, shipped
+        args.results, titles, means, shipped
     )
-    if shipped == "mean":
-        final = MEAN_DIR
+    shipped_mean = next((m for m in means if m.name == shipped), None)
+    if shipped_mean:
+        final = shipped_mean.folder
     else:
         final = f"runs/stage{shipped}/" + (f"avg{args.average}" if args.average else "final")
     if args.store_dtype:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -134,15 +136,16 @@ def test_model_card_stage_from_named_init_and_shipped_mean(tmp_path):
         (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
         stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
 
-    mean = ["runs/stage3/best", "runs/stage4/final"]
-    sections, commands = card.stage_sections(stages, mean=mean)
+    mean = card.Mean("mean", 4, "the mean", ["runs/stage3/best", "runs/stage4/final"])
+    sections, commands = card.stage_sections(stages, means=[mean])
     # stage 4 started again from stage 2 (its init says so), not from stage 3
     assert (
         "--init runs/stage2/final \\\n    --train t.tsv --dev d.tsv --out runs/stage4" in commands
     )
     assert "from stage 2's weights" in sections.split("### Stage 4")[1]
     assert "(the shipped weights)" not in sections  # no single stage is shipped
-    assert "### The shipped weights: the mean of two models" in sections
+    assert "### The shipped weights: the mean of two models (`runs/mean`)" in sections
+    assert 'a "model\nsoup", Wortsman et al. 2022' in sections
     assert "- `runs/stage3/best`: stage 3's dev-best weights (update 50, 33.00%)" in sections
     assert "- `runs/stage4/final`: stage 4's final weights (update 100, 44.00%)" in sections
     assert commands.endswith(
@@ -150,7 +153,7 @@ def test_model_card_stage_from_named_init_and_shipped_mean(tmp_path):
         "    --out runs/mean  # the shipped weights\n"
     )
     with pytest.raises(ValueError, match="runs/stage9/final: not runs/stageN"):
-        card.stage_sections(stages, mean=["runs/stage9/final"])
+        card.stage_sections(stages, means=[card.Mean("m", 4, "", ["runs/stage9/final"])])
 
 
 def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_path):
@@ -165,9 +168,8 @@ def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_pa
         stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
     deepen = "w2vc deepen runs/mean --layers 8 --out runs/deep"
     derived = {"runs/deep": (deepen, "the mean's weights deepened to 8 layers")}
-    sections, commands = card.stage_sections(
-        stages, mean=["runs/stage2/final"], mean_after=2, shipped="4", derived=derived
-    )
+    mean = card.Mean("mean", 2, "the mean", ["runs/stage2/final"])
+    sections, commands = card.stage_sections(stages, means=[mean], shipped="4", derived=derived)
     # the mean follows stage 2 and is not shipped; stage 4 is, from the deepened mean
     assert sections.index("### Stage 2") < sections.index("### The mean of one model")
     assert sections.index("### The mean of one model") < sections.index("### Stage 3")
@@ -178,6 +180,105 @@ def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_pa
     assert "# the shipped weights" not in commands
     assert f"{deepen}\nw2vc finetune --config" in commands
     assert "--init runs/mean \\\n" in commands and "--init runs/deep \\\n" in commands
+
+
+def test_model_card_two_means_one_of_a_stage_and_a_derived_folder(tmp_path):
+    card = load_script("model_card")
+    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
+    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
+    stages = []
+    for n, init in ((2, "runs/stage1/final"), (3, "runs/stage1/final"), (4, "runs/mean")):
+        opts = {"train": "t.tsv", "dev": "d.tsv", "init": init}
+        run = write_run(tmp_path / f"stage{n}", opts, [train, dev])
+        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
+        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+    deepen = "w2vc deepen runs/mean --layers 8 --out runs/deep"
+    derived = {"runs/deep": (deepen, "the mean deepened")}
+    soup = card.Mean("mean", 3, "soup", ["runs/stage2/final", "runs/stage3/final"])
+    wise = card.Mean("wise", 4, "wise", ["runs/stage4/final", "runs/deep"], why="Halfway back.")
+    sections, commands = card.stage_sections(stages, means=[soup, wise], derived=derived)
+    order = ["### Stage 3", "### The mean of two models (`runs/mean`)", "### Stage 4"]
+    order.append("### The shipped weights: the mean of two models (`runs/wise`)")
+    assert [sections.index(h) for h in order] == sorted(sections.index(h) for h in order)
+    wise_section = sections.split("(`runs/wise`)\n")[1]
+    assert "\nHalfway back.\nThe mean (`runs/wise`) averages" in wise_section
+    assert "model soup" not in wise_section
+    assert "- `runs/stage4/final`: stage 4's final weights (update 100, 30.00%)" in wise_section
+    assert "- `runs/deep`: the mean deepened" in wise_section
+    # the derived folder is made before the first command that needs it: here the mean's
+    assert commands.index("--out runs/stage4") < commands.index(deepen)
+    assert commands.endswith(
+        f"{deepen}\nw2vc average runs/stage4/final \\\n    runs/deep \\\n"
+        "    --out runs/wise  # the shipped weights\n"
+    )
+    assert card.row_ids(4, [wise, soup]) == ["1", "2", "3", "mean", "4", "wise"]
+    assert card.row_ids(3, [soup, card.Mean("again", 3, "", [])]) == [
+        "1",
+        "2",
+        "3",
+        "mean",
+        "again",
+    ]
+    with pytest.raises(ValueError, match="mean wise: no stage 4 to follow"):
+        card.row_ids(3, [wise])
+    with pytest.raises(ValueError, match="mean 2: the name of a stage"):
+        card.row_ids(3, [card.Mean("2", 3, "", [])])
+
+
+def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_path, monkeypatch):
+    from safetensors.numpy import save_file
+
+    card = load_script("model_card")
+    corpus, model = tmp_path / "corpus", tmp_path / "model"
+    corpus.mkdir()
+    model.mkdir()
+    split = {"voices": ["flite:rms"], "hours": 0.5, "utterances": 9}
+    (corpus / "voices.json").write_text(json.dumps({"train": split, "dev": split, "eval": split}))
+    (corpus / "train.jsonl").write_text(
+        json.dumps({"engine": "flite", "seconds": 1800, "voice": "flite:kal16", "augment": {}})
+    )
+    config = {"hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config |= {"intermediate_size": 16, "position_embeddings_type": "rotary", "conv_dim": [8]}
+    (model / "config.json").write_text(json.dumps(config | {"vocab_size": 32, "dtype": "float16"}))
+    save_file({"w": np.zeros((10, 100), np.float16)}, str(model / "model.safetensors"))
+    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
+    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
+    opts = {"train": "t.tsv", "dev": "d.tsv", "init": "runs/deep", "preset": "tiny"}
+    run = write_run(tmp_path / "stage2", opts, [train, dev])
+    (tmp_path / "stage2.yaml").write_text("max_updates: 100\n")
+    header = "stage\t" + "\t".join(f"{c}_wer\t{c}_cer" for c in card.RESULT_COLUMNS) + "\n"
+    results = tmp_path / "results.tsv"
+    rows = "1\t90\t45\t-\t-\t95\t53\t-\t-\n2\t80\t40\t-\t-\t85\t45\t-\t-\n"
+    results.write_text(header + rows + "wise\t70\t30\t50\t20\t75\t35\t65\t34\n")
+    for name in ("history", "voices"):
+        (tmp_path / f"{name}.md").write_text(f"the {name}\n")
+    args = ["--corpus", str(corpus), "--model", str(model), "--results", str(results)]
+    args += ["--stage", "deeper", str(tmp_path / "stage2.yaml"), str(run), ""]
+    args += ["--derived", "runs/deep", "w2vc deepen runs/old --out runs/deep", "deepened"]
+    args += ["--mean", "wise", "2", "the wise mean", "runs/stage2/final", "runs/deep"]
+    args += ["--mean-why", "wise", "Back towards the start."]
+    args += ["--baseline", "WER 36% CER 18%", "--heldout-baseline", "WER 30% CER 15%"]
+    args += ["--history", str(tmp_path / "history.md"), "--voices", str(tmp_path / "voices.md")]
+    args += ["--store-dtype", "float16", "--out", str(tmp_path / "README.md")]
+    monkeypatch.setattr(sys, "argv", ["model_card.py", *args])
+    card.main()
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "| greedy (`--no-lm`) | WER 70% CER 30% | WER 75% CER 35% |" in text
+    assert "| wise | the wise mean | 70 / 30 | 50 / 20 | 75 / 35 | 65 / 34 |" in text
+    assert "### The shipped weights: the mean of two models (`runs/wise`)" in text
+    assert "Back towards the start.\nThe mean (`runs/wise`)" in text
+    assert "`model.safetensors` 0.0 MiB (float16)" in text
+    store = "w2vc average runs/wise --dtype float16 --out runs/shipped  # the shipped weights"
+    assert store in text and "--model runs/shipped --no-lm" in text
+    assert "The shipped folder is `runs/shipped`" in text
+    # a mean's name must be new, its stage must exist, and --mean-why must name a mean
+    for bad in (["--mean", "2", "1", "t", "d"], ["--mean", "m", "7", "t", "d"], ["--mean", "m"]):
+        monkeypatch.setattr(sys, "argv", ["model_card.py", *args, *bad])
+        with pytest.raises(SystemExit):
+            card.main()
+    monkeypatch.setattr(sys, "argv", ["model_card.py", *args, "--mean-why", "nope", "x"])
+    with pytest.raises(SystemExit):
+        card.main()
 
 
 def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp_path):
@@ -199,7 +300,8 @@ def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp
         card.results_table(str(tsv), ["fresh"])
     # the shipped mean of several stages: a last row `mean`, whose numbers are the shipped ones
     tsv.write_text(header + "1\t90\t45\t-\t-\t95\t53\t-\t-\nmean\t80\t40\t70\t35\t85\t45\t75\t44\n")
-    table, shipped = card.results_table(str(tsv), ["fresh"], mean="the mean")
+    mean = card.Mean("mean", 1, "the mean", [])
+    table, shipped = card.results_table(str(tsv), ["fresh"], means=[mean])
     assert "| mean | the mean | 80 / 40 | 70 / 35 | 85 / 45 | 75 / 44 |" in table
     assert shipped[0] == "WER 80% CER 40%"
     with pytest.raises(ValueError, match="needs the rows 1 in order, found 1, mean"):
@@ -207,13 +309,11 @@ def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp
     # a mean made after stage 1, and stage 2 shipped
     rows = "1\t90\t45\t-\t-\t95\t53\t-\t-\nmean\t80\t40\t-\t-\t85\t45\t-\t-\n"
     tsv.write_text(header + rows + "2\t70\t30\t60\t25\t75\t35\t65\t34\n")
-    table, shipped = card.results_table(
-        str(tsv), ["fresh", "deeper"], mean="the mean", mean_after=1, shipped="2"
-    )
+    table, shipped = card.results_table(str(tsv), ["fresh", "deeper"], [mean], shipped="2")
     assert table.splitlines()[3] == "| mean | the mean | 80 / 40 | - | 85 / 45 | - |"
     assert shipped[1] == "WER 60% CER 25%"
     with pytest.raises(ValueError, match=r"the shipped model's row \(mean\) needs every result"):
-        card.results_table(str(tsv), ["fresh", "deeper"], mean="the mean", mean_after=1)
+        card.results_table(str(tsv), ["fresh", "deeper"], means=[mean])
 
 
 def test_model_card_corpus_tables_count_engines_and_augmentations(tmp_path):

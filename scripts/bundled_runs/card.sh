@@ -25,9 +25,7 @@ cd "$(dirname "$0")/../.."
     --stage 'the mean again at a low learning rate (stopped)' scripts/bundled_runs/stage17_not_shipped/options.yaml scripts/bundled_runs/stage17_not_shipped '(Stopped after update 1,100 to give the two cores to stage 18: at update 1,000 its dev CER, 26.60%, was above the mean'"'"'s 25.66%.)' \
     --stage 'the mean deepened to 8 layers' scripts/bundled_runs/stage18_not_shipped/options.yaml scripts/bundled_runs/stage18_not_shipped '(Not yet measured with w2vc evaluate; whether it ships is for the next session.)' \
     --derived runs/grown8_init 'w2vc deepen runs/mean --layers 8 --out runs/grown8_init' 'the mean'"'"'s weights deepened to 8 conformer layers (`w2vc deepen`: each new layer starts as an identity, so it starts where the mean is)' \
-    --mean-after 14 \
-    --mean runs/stage12/final --mean runs/stage13/best --mean runs/stage13/final --mean runs/stage14/final \
-    --mean-title 'mean of stages 12, 13 and 14'"'"'s weights (shipped)' \
+    --mean mean 14 'mean of stages 12, 13 and 14'"'"'s weights (shipped)' runs/stage12/final runs/stage13/best runs/stage13/final runs/stage14/final \
     --baseline 'WER 35.97% CER 18.47%' \
     --heldout-baseline 'WER 30.04% CER 15.44%' \
     --voices scripts/bundled_runs/mean/dev_voices.md \
