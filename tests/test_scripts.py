@@ -83,6 +83,20 @@ def write_run(run: Path, options: dict, metrics: list[dict]) -> Path:
     return run
 
 
+def write_stages(tmp_path: Path, inits: list[str]) -> list[list[str]]:
+    """`--stage` entries of stages 2, 3, ... starting from `inits`: kept runs of 100 updates
+    with one dev evaluation (CER 30%) and their options files."""
+    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
+    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
+    stages = []
+    for n, init in enumerate(inits, 2):
+        opts = {"train": "t.tsv", "dev": "d.tsv", "init": init}
+        run = write_run(tmp_path / f"stage{n}", opts, [train, dev])
+        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
+        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+    return stages
+
+
 def test_model_card_stage_sections_and_commands(tmp_path):
     card = load_script("model_card")
     train = {"split": "train", "epoch": 1, "loss": 1.5}
@@ -158,14 +172,7 @@ def test_model_card_stage_from_named_init_and_shipped_mean(tmp_path):
 
 def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_path):
     card = load_script("model_card")
-    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
-    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
-    stages = []
-    for n, init in ((2, "runs/stage1/final"), (3, "runs/mean"), (4, "runs/deep")):
-        opts = {"train": "t.tsv", "dev": "d.tsv", "init": init}
-        run = write_run(tmp_path / f"stage{n}", opts, [train, dev])
-        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
-        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+    stages = write_stages(tmp_path, ["runs/stage1/final", "runs/mean", "runs/deep"])
     deepen = "w2vc deepen runs/mean --layers 8 --out runs/deep"
     derived = {"runs/deep": (deepen, "the mean's weights deepened to 8 layers")}
     mean = card.Mean("mean", 2, "the mean", ["runs/stage2/final"])
@@ -184,14 +191,7 @@ def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_pa
 
 def test_model_card_two_means_one_of_a_stage_and_a_derived_folder(tmp_path):
     card = load_script("model_card")
-    train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
-    dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
-    stages = []
-    for n, init in ((2, "runs/stage1/final"), (3, "runs/stage1/final"), (4, "runs/mean")):
-        opts = {"train": "t.tsv", "dev": "d.tsv", "init": init}
-        run = write_run(tmp_path / f"stage{n}", opts, [train, dev])
-        (tmp_path / f"stage{n}.yaml").write_text("max_updates: 100\n")
-        stages.append([f"title {n}", str(tmp_path / f"stage{n}.yaml"), str(run), ""])
+    stages = write_stages(tmp_path, ["runs/stage1/final", "runs/stage1/final", "runs/mean"])
     deepen = "w2vc deepen runs/mean --layers 8 --out runs/deep"
     derived = {"runs/deep": (deepen, "the mean deepened")}
     soup = card.Mean("mean", 3, "soup", ["runs/stage2/final", "runs/stage3/final"])
