@@ -31,7 +31,7 @@ cd "$(dirname "$0")/../.."
     --mean-why wise18 'Fine-tuning moves a model away from where it started; the mean of the fine-tuned weights and the starting ones (weight-space ensembling, WiSE-FT: Wortsman et al. 2022) keeps part of both: the old layers sit halfway back to the shipped mean, and the new layers keep half of their output projections. It costs nothing when transcribing.' \
     --mean mean 14 'mean of stages 12, 13 and 14'"'"'s weights' runs/stage12/final runs/stage13/best runs/stage13/final runs/stage14/final \
     --mean mean8 20 'mean of stages 19 and 20'"'"'s final weights and their start (shipped)' runs/stage19/final runs/stage20/final runs/grown8_init \
-    --mean-why mean8 'The two 8-layer runs above and the point both started from: a model soup (Wortsman et al. 2022) of the two fine-tunes, each a little off the minimum in its own direction, and a WiSE-FT-style step back towards their start (the mean of stage 18'"'"'s final weights and its start had done better than either). Chosen on dev among the means of these folders (below).' \
+    --mean-why mean8 'The two 8-layer runs above and the point both started from: a model soup (Wortsman et al. 2022) of the two fine-tunes, each a little off the minimum in its own direction, and a WiSE-FT-style step back towards their start (the mean of stage 18'"'"'s final weights and its start had done better than either). Chosen on dev among the means of these folders (the discussion after the results table lists them).' \
     --baseline 'WER 35.97% CER 18.47%' \
     --heldout-baseline 'WER 30.04% CER 15.44%' \
     --voices scripts/bundled_runs/mean8/dev_voices.md \
