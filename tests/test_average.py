@@ -99,6 +99,20 @@ def test_model_folders_and_checkpoint_files_mix(run, tmp_path):
     torch.testing.assert_close(got, (states[0]["lm_head.bias"] + states[2]["lm_head.bias"]) / 2)
 
 
+def test_files_come_from_the_first_folder_with_a_language_model(run, tmp_path):
+    out, _ = run
+    bare = tmp_path / "bare"  # a model folder as training leaves final/: no language_model/
+    ctc_model(7).save_pretrained(bare)
+    avg = tmp_path / "avg"
+    assert main(["average", str(bare), str(out / "final"), "--out", str(avg)]) == 0
+    assert (avg / "language_model" / "attrs.json").read_text() == '{"alpha": 0.5}'
+    assert (avg / "vocab.json").read_text() == (out / "final" / "vocab.json").read_text()
+    lone = tmp_path / "lone"
+    first = out / "checkpoints" / "update_00000100.pt"
+    assert main(["average", str(bare), str(first), "--out", str(lone)]) == 0
+    assert not (lone / "language_model").exists()  # no folder has one: the first folder's files
+
+
 def test_bad_inputs_get_one_line_errors(run, tmp_path, capsys):
     out, _ = run
 

@@ -32,6 +32,7 @@ from .checkpoint import (
 from .config import Wav2Vec2ConformerConfig
 from .fileio import atomic_folder
 from .train.loop import CHECKPOINT_DIR, checkpoints
+from .transcribe import LM_FOLDER
 
 RUN_MODELS = ("final", "best")  # HF-layout folders a training run leaves, used as templates
 
@@ -63,11 +64,13 @@ def expand_inputs(inputs: Sequence[str], last: int | None) -> list[str]:
 
 
 def find_template(paths: Sequence[str]) -> str:
-    """The first model folder among the inputs, else the `final/` or `best/` folder of the run
-    that holds the first training checkpoint."""
-    for path in paths:
-        if os.path.isdir(path):
-            return path
+    """The first model folder among the inputs that has a language model (a training run's
+    `final/` has none), else the first model folder, else the `final/` or `best/` folder of the
+    run that holds the first training checkpoint."""
+    folders = [path for path in paths if os.path.isdir(path)]
+    if folders:
+        with_lm = (f for f in folders if os.path.isdir(os.path.join(f, LM_FOLDER)))
+        return next(with_lm, folders[0])
     run_dir = os.path.dirname(os.path.dirname(os.path.abspath(paths[0])))
     for name in RUN_MODELS:
         if _is_model_dir(os.path.join(run_dir, name)):

@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     avg.add_argument(
         "--like",
         help="take config, processor and LM files from this model folder (default: the first "
-        "model folder given, else the run's final/ or best/)",
+        "model folder given that has a language_model/, else the first one, else the run's "
+        "final/ or best/)",
     )
     avg.add_argument(
         "--dtype",
