@@ -266,6 +266,12 @@ def row_ids(stages: int, means: list[Mean] = ()) -> list[str]:
     return ids
 
 
+def default_shipped(stages: int, means: list[Mean]) -> str:
+    """The shipped row's id when none is named: the last mean if there is one, else the last
+    of `stages` stages."""
+    return means[-1].name if means else str(stages)
+
+
 def results_table(
     path: str, titles: list[str], means: list[Mean] = (), shipped: str | None = None
 ) -> tuple[str, list[str]]:
@@ -297,7 +303,7 @@ def results_table(
             for pair in zip(row[1::2], row[2::2], strict=True)
         ]
         lines.append(f"| {row[0]} | {named[row[0]]} | " + " | ".join(cells) + " |")
-    shipped = shipped or (means[-1].name if means else ids[-1])
+    shipped = shipped or default_shipped(len(titles), means)
     best = next(r for r in rows if r[0] == shipped)
     if "-" in best:
         raise ValueError(f"{path}: the shipped model's row ({shipped}) needs every result")
@@ -318,7 +324,7 @@ def stage_sections(
     a shipped stage ships the mean of its newest `average` checkpoints. `derived`: folders that
     stages or means start from, made by a command ({folder: (command, words)}; see
     `init_source`), which goes before the first command that needs it."""
-    shipped = shipped or (means[-1].name if means else str(len(stages) + 1))
+    shipped = shipped or default_shipped(len(stages) + 1, means)
     derived = derived or {}
     blocks, dev_rows = [], {}  # blocks: (order, section, command, derived folders it needs)
     for i, (title, options_path, run, note) in enumerate(stages):
@@ -479,7 +485,7 @@ def main() -> None:
         ids = row_ids(len(args.stage) + 1, means)
     except ValueError as e:
         p.error(str(e))
-    shipped = args.shipped or (means[-1].name if means else ids[-1])
+    shipped = args.shipped or default_shipped(len(args.stage) + 1, means)
     if shipped not in ids:
         p.error(f"--shipped {shipped}: no such stage or mean")
     derived = {d.rstrip("/"): (cmd, words) for d, cmd, words in args.derived}
