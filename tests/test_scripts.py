@@ -23,6 +23,12 @@ def load_script(name: str):
     return module
 
 
+def results_header() -> str:
+    """The header of the model card's results.tsv."""
+    columns = load_script("card_tables").RESULT_COLUMNS
+    return "stage\t" + "\t".join(f"{c}_wer\t{c}_cer" for c in columns) + "\n"
+
+
 def test_voice_breakdown_scores_each_voice_and_augmentation(tmp_path, capsys):
     vb = load_script("voice_breakdown")
     plan = [
@@ -246,7 +252,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     opts = {"train": "t.tsv", "dev": "d.tsv", "init": "runs/deep", "preset": "tiny"}
     run = write_run(tmp_path / "stage2", opts, [train, dev])
     (tmp_path / "stage2.yaml").write_text("max_updates: 100\n")
-    header = "stage\t" + "\t".join(f"{c}_wer\t{c}_cer" for c in card.RESULT_COLUMNS) + "\n"
+    header = results_header()
     results = tmp_path / "results.tsv"
     rows = "1\t90\t45\t-\t-\t95\t53\t-\t-\n2\t80\t40\t-\t-\t85\t45\t-\t-\n"
     results.write_text(header + rows + "wise\t70\t30\t50\t20\t75\t35\t65\t34\n")
@@ -284,7 +290,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
 def test_model_card_results_table_names_stages_and_gives_the_shipped_numbers(tmp_path):
     card = load_script("model_card")
     tsv = tmp_path / "results.tsv"
-    header = "stage\t" + "\t".join(f"{c}_wer\t{c}_cer" for c in card.RESULT_COLUMNS) + "\n"
+    header = results_header()
     tsv.write_text(
         header + "1\t90.5\t45.25\t-\t-\t95\t53\t-\t-\n2\t80\t40\t70\t35\t85\t45\t75\t44\n"
     )
