@@ -43,6 +43,13 @@ def floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+def grid_option(p: argparse.ArgumentParser, name: str, default: str, what: str) -> None:
+    """A grid axis: values comma-separated, space-separated or both (`--unk-offset -4 -10`;
+    argparse takes "-4,-10" for an option, so a comma list of negatives needs
+    `--unk-offset=-4,-10`)."""
+    p.add_argument(name, type=floats, nargs="+", default=[floats(default)], help=what)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True)
@@ -51,12 +58,14 @@ def main() -> None:
     )
     p.add_argument("--dev", required=True, help="manifest: path<TAB>transcript")
     p.add_argument("--max-utterances", type=int, default=0, help="0: all")
-    p.add_argument("--alpha", type=floats, default=floats("0.3,0.5,0.8,1.2"))
-    p.add_argument("--beta", type=floats, default=floats("0.0,1.0,2.0"))
-    p.add_argument("--unk-offset", type=floats, default=floats("-4,-10"))
+    grid_option(p, "--alpha", "0.3,0.5,0.8,1.2", "LM weights to try")
+    grid_option(p, "--beta", "0.0,1.0,2.0", "word bonuses to try")
+    grid_option(p, "--unk-offset", "-4,-10", "unknown-word offsets to try (natural log)")
     p.add_argument("--beam-size", type=int, default=32)
     p.add_argument("--install", action="store_true", help="copy the LM and weights into --model")
     args = p.parse_args()
+    for axis in ("alpha", "beta", "unk_offset"):
+        setattr(args, axis, [x for group in getattr(args, axis) for x in group])
 
     pipe = load_pipeline(args.model)
     utts = read_manifest(args.dev)

@@ -390,17 +390,18 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     write_arpa(estimate(["the quick brown fox"], 2, ["hello", "world"]), lms[1])
     argv = ["tune_lm", "--model", str(model), "--dev", str(tmp_path / "dev.tsv"),
             "--lm", *map(str, lms), "--alpha", "0.5,1.0", "--beta", "0.0", "--unk-offset", "-10",
-            "--install"]  # fmt: skip
+            "-20", "--install"]  # fmt: skip
     monkeypatch.setattr("sys.argv", argv)
     load_script("tune_lm").main()
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert f"{lms[0]}: best alpha" in out and f"{lms[1]}: best alpha" in out
     best = next(line for line in out.splitlines() if line.startswith("best: "))
     winner = lms[0] if f"best: {lms[0]} " in best else lms[1]
     installed = model / "language_model"
     assert (installed / "lm.arpa.gz").read_bytes() == winner.read_bytes()
     attrs = json.loads((installed / "attrs.json").read_text())
-    assert attrs["unk_score_offset"] == -10 and attrs["alpha"] in (0.5, 1.0)
+    assert "unk -10.0" in err and "unk -20.0" in err  # "-10 -20": a grid of two offsets
+    assert attrs["unk_score_offset"] in (-10, -20) and attrs["alpha"] in (0.5, 1.0)
     assert f"alpha {attrs['alpha']} " in best and not list(installed.glob("*.tmp"))
 
 
