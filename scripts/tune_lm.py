@@ -43,11 +43,19 @@ def floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+class GridAxis(argparse.Action):
+    """A grid axis: values comma-separated, space-separated or both, stored as one flat list
+    (`--unk-offset -4 -10`; argparse takes "-4,-10" for an option, so a comma list of negatives
+    needs `--unk-offset=-4,-10`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [x for group in values for x in group])
+
+
 def grid_option(p: argparse.ArgumentParser, name: str, default: str, what: str) -> None:
-    """A grid axis: values comma-separated, space-separated or both (`--unk-offset -4 -10`;
-    argparse takes "-4,-10" for an option, so a comma list of negatives needs
-    `--unk-offset=-4,-10`)."""
-    p.add_argument(name, type=floats, nargs="+", default=[floats(default)], help=what)
+    p.add_argument(
+        name, type=floats, nargs="+", action=GridAxis, default=floats(default), help=what
+    )
 
 
 def main() -> None:
@@ -64,8 +72,6 @@ def main() -> None:
     p.add_argument("--beam-size", type=int, default=32)
     p.add_argument("--install", action="store_true", help="copy the LM and weights into --model")
     args = p.parse_args()
-    for axis in ("alpha", "beta", "unk_offset"):
-        setattr(args, axis, [x for group in getattr(args, axis) for x in group])
 
     pipe = load_pipeline(args.model)
     utts = read_manifest(args.dev)
