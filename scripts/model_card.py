@@ -321,6 +321,8 @@ def main() -> None:
     args = p.parse_args()
 
     model_cfg = json.load(open(os.path.join(args.model, "config.json"), encoding="utf-8"))
+    lm_attrs = os.path.join(args.model, "language_model", "attrs.json")
+    lm = json.load(open(lm_attrs, encoding="utf-8"))
     voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
     voices_table, augment = corpus_tables(args.corpus)
     weights = os.path.join(args.model, "model.safetensors")
@@ -401,6 +403,11 @@ def main() -> None:
         data_commands="".join(c + "\n" for c in args.data_command),
         supplements="".join(f"- {t}\n" for t in args.supplement),
         final=final,
+        alpha=lm["alpha"],
+        beta=lm["beta"],
+        unk_offset=f"{lm['unk_score_offset']:g}",
+        beam=lm["beam_size"],
+        token_min=f"{lm.get('token_min_logp', -5):g}",
     )
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")

@@ -3,8 +3,9 @@
     python scripts/tune_lm.py --model runs/bundled/final --lm lm.arpa.gz --dev dev.tsv \
         --install                # writes MODEL/language_model/{lm.arpa.gz,attrs.json}
 
-The acoustic model runs once over the dev set; then every (alpha, beta, unk_offset) of the grid
-decodes the stored log-probabilities with the CTC prefix beam search, and the best WER wins.
+The acoustic model runs once over the dev set; then every (alpha, beta, unk_offset, beam size,
+token_min_logp) of the grid decodes the stored log-probabilities with the CTC prefix beam search,
+and the best WER wins.
 Several `--lm` files (e.g. with and without `w2vc lm --vocabulary`) are compared the same way:
 the grid runs for each, and the best LM is the one installed.
 With --install, `w2vc transcribe` and `w2vc evaluate` use the LM and these weights by default
@@ -43,6 +44,10 @@ def floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+def ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
 class GridAxis(argparse.Action):
     """A grid axis: values comma-separated, space-separated or both, stored as one flat list
     (`--unk-offset -4 -10`; argparse takes "-4,-10" for an option, so a comma list of negatives
@@ -52,10 +57,10 @@ class GridAxis(argparse.Action):
         setattr(namespace, self.dest, [x for group in values for x in group])
 
 
-def grid_option(p: argparse.ArgumentParser, name: str, default: str, what: str) -> None:
-    p.add_argument(
-        name, type=floats, nargs="+", action=GridAxis, default=floats(default), help=what
-    )
+def grid_option(
+    p: argparse.ArgumentParser, name: str, default: str, what: str, kind=floats
+) -> None:
+    p.add_argument(name, type=kind, nargs="+", action=GridAxis, default=kind(default), help=what)
 
 
 def main() -> None:
@@ -69,7 +74,8 @@ def main() -> None:
     grid_option(p, "--alpha", "0.3,0.5,0.8,1.2", "LM weights to try")
     grid_option(p, "--beta", "0.0,1.0,2.0", "word bonuses to try")
     grid_option(p, "--unk-offset", "-4,-10", "unknown-word offsets to try (natural log)")
-    p.add_argument("--beam-size", type=int, default=32)
+    grid_option(p, "--beam-size", "32", "beam sizes to try", ints)
+    grid_option(p, "--token-min-logp", "-5", "per-frame token thresholds to try (natural log)")
     p.add_argument("--install", action="store_true", help="copy the LM and weights into --model")
     args = p.parse_args()
 
@@ -88,28 +94,30 @@ def main() -> None:
     wer, cer = score(Decoding())
     print(f"{len(utts)} utterances; greedy: WER {wer:.2f}% CER {cer:.2f}%")
     results = []
-    grid = list(itertools.product(args.alpha, args.beta, args.unk_offset))
+    axes = (args.alpha, args.beta, args.unk_offset, args.beam_size, args.token_min_logp)
+    grid = list(itertools.product(*axes))
     bar = tqdm(total=len(args.lm) * len(grid), desc="grid", file=sys.stderr)
     for path in args.lm:  # one LM in memory at a time
         lm = load_lm(path)
-        for alpha, beta, unk in grid:
+        for alpha, beta, unk, beam, token_min in grid:
             start = time.time()
-            wer, cer = score(Decoding(args.beam_size, lm, alpha, beta, unk))
-            results.append((wer, cer, alpha, beta, unk, path))
+            wer, cer = score(Decoding(beam, lm, alpha, beta, unk, token_min_logp=token_min))
+            results.append((wer, cer, alpha, beta, unk, beam, token_min, path))
             tqdm.write(
-                f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f}: "
-                f"WER {wer:6.2f}% CER {cer:6.2f}%  ({time.time() - start:.0f} s)",
+                f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f} beam {beam:4d} "
+                f"token_min {token_min:5.1f}: WER {wer:6.2f}% CER {cer:6.2f}%  "
+                f"({time.time() - start:.0f} s)",
                 file=sys.stderr,
             )
             bar.update()
         if len(args.lm) > 1:
-            wer, cer, alpha, beta, unk, _ = min(r for r in results if r[-1] == path)
+            wer, cer, alpha, beta, *_ = min(r for r in results if r[-1] == path)
             print(f"{path}: best alpha {alpha} beta {beta}: WER {wer:.2f}% CER {cer:.2f}%")
     bar.close()
-    wer, cer, alpha, beta, unk, path = min(results)
+    wer, cer, alpha, beta, unk, beam, token_min, path = min(results)
     print(
-        f"best: {path} alpha {alpha} beta {beta} unk_score_offset {unk}: "
-        f"WER {wer:.2f}% CER {cer:.2f}%"
+        f"best: {path} alpha {alpha} beta {beta} unk_score_offset {unk} beam_size {beam} "
+        f"token_min_logp {token_min}: WER {wer:.2f}% CER {cer:.2f}%"
     )
     if args.install:
         folder = os.path.join(args.model, LM_FOLDER)
@@ -117,7 +125,13 @@ def main() -> None:
         name = "lm.arpa.gz" if path.endswith(".gz") else os.path.basename(path)
         with atomic_path(os.path.join(folder, name)) as tmp:
             shutil.copyfile(path, tmp)
-        attrs = {"alpha": alpha, "beta": beta, "unk_score_offset": unk, "beam_size": args.beam_size}
+        attrs = {
+            "alpha": alpha,
+            "beta": beta,
+            "unk_score_offset": unk,
+            "beam_size": beam,
+            "token_min_logp": token_min,
+        }
         atomic_write_text(os.path.join(folder, "attrs.json"), json.dumps(attrs, indent=2) + "\n")
         print(f"installed {path} and {attrs} in {folder}")
 

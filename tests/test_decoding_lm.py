@@ -196,3 +196,11 @@ def test_hotwords_and_lm_together(make_lm, arpa):
     lm = make_lm(arpa)
     assert beam_search_decode(lp, VOCAB, lm=lm).text == "THE CAT"
     assert beam_search_decode(lp, VOCAB, lm=lm, hotwords=["KAT"]).text == "THE KAT"
+
+
+def test_token_min_logp_decides_which_tokens_may_start_a_prefix():
+    # C is 0.3% likely (ln -5.8): below the default threshold (-5) no context can reach it
+    lp = probs({"K": 0.99, "C": 0.003}, {"A": 0.99}, {"T": 0.99})
+    assert beam_search_decode(lp, VOCAB, hotwords=["CAT"]).text == "KAT"
+    assert beam_search_decode(lp, VOCAB, hotwords=["CAT"], token_min_logp=-8).text == "CAT"
+    assert beam_search_decode(lp, VOCAB, hotwords=["CAT"], token_min_logp=None).text == "KAT"

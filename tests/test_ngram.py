@@ -136,6 +136,10 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     (folder / "attrs.json").write_text(json.dumps({"alpha": 0.7, "beta": 2.0, "beam_size": 8}))
     d = decoding_for(pipe)
     assert d.lm is not None and (d.alpha, d.beta, d.beam_size) == (0.7, 2.0, 8)
+    assert d.token_min_logp is None  # the search's default
+    attrs = {"alpha": 0.7, "beta": 2.0, "beam_size": 8, "token_min_logp": -12.0}
+    (folder / "attrs.json").write_text(json.dumps(attrs))
+    assert decoding_for(pipe).token_min_logp == -12.0
     assert decoding_for(pipe, beam_size=4, alpha=0.1).alpha == 0.1
     assert decoding_for(pipe, lm=False).lm is None
     with pytest.raises(ValueError, match="alpha and beta weight a language model"):

@@ -247,6 +247,10 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     config |= {"intermediate_size": 16, "position_embeddings_type": "rotary", "conv_dim": [8]}
     (model / "config.json").write_text(json.dumps(config | {"vocab_size": 32, "dtype": "float16"}))
     save_file({"w": np.zeros((10, 100), np.float16)}, str(model / "model.safetensors"))
+    (model / "language_model").mkdir()
+    attrs = {"alpha": 0.7, "beta": 1.0, "unk_score_offset": -10.0, "beam_size": 256}
+    attrs["token_min_logp"] = -12
+    (model / "language_model" / "attrs.json").write_text(json.dumps(attrs))
     train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
     dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
     opts = {"train": "t.tsv", "dev": "d.tsv", "init": "runs/deep", "preset": "tiny"}
@@ -270,6 +274,8 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     card.main()
     text = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "| greedy (`--no-lm`) | WER 70% CER 30% | WER 75% CER 35% |" in text
+    assert "| default: beam 256 with the model's word LM (`language_model/`) | WER 50%" in text
+    assert "alpha 0.7, beta 1.0, unknown-word offset\n-10, beam 256, token_min_logp -12)" in text
     assert "| wise | the wise mean | 70 / 30 | 50 / 20 | 75 / 35 | 65 / 34 |" in text
     assert "### The shipped weights: the mean of two models (`runs/wise`)" in text
     assert "Back towards the start.\nThe mean (`runs/wise`)" in text
@@ -390,7 +396,7 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     write_arpa(estimate(["the quick brown fox"], 2, ["hello", "world"]), lms[1])
     argv = ["tune_lm", "--model", str(model), "--dev", str(tmp_path / "dev.tsv"),
             "--lm", *map(str, lms), "--alpha", "0.5,1.0", "--beta", "0.0", "--unk-offset", "-10",
-            "-20", "--install"]  # fmt: skip
+            "-20", "--beam-size", "4", "--token-min-logp", "-5", "-12", "--install"]  # fmt: skip
     monkeypatch.setattr("sys.argv", argv)
     load_script("tune_lm").main()
     out, err = capsys.readouterr()
@@ -402,6 +408,8 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     attrs = json.loads((installed / "attrs.json").read_text())
     assert "unk -10.0" in err and "unk -20.0" in err  # "-10 -20": a grid of two offsets
     assert attrs["unk_score_offset"] in (-10, -20) and attrs["alpha"] in (0.5, 1.0)
+    assert attrs["beam_size"] == 4 and attrs["token_min_logp"] in (-5, -12)
+    assert "token_min  -5.0" in err and "token_min -12.0" in err
     assert f"alpha {attrs['alpha']} " in best and not list(installed.glob("*.tmp"))
 
 

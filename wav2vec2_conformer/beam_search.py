@@ -40,6 +40,7 @@ from .ngram import ArpaLM
 DEFAULT_ALPHA = 0.5  # LM weight when an LM is given
 DEFAULT_BETA = 1.0  # word insertion bonus (ln units per word) when an LM is given
 DEFAULT_UNK_OFFSET = -10.0  # ln score of a word the LM does not know, when an LM is given
+DEFAULT_TOKEN_MIN_LOGP = -5.0  # tokens less likely than this at a frame start no new prefix
 UNK_LENGTH = 6  # unknown words longer than this pay proportionally more (as pyctcdecode does)
 
 
@@ -260,7 +261,7 @@ def beam_search_decode(
     hotwords: list[str] | tuple[str, ...] = (),
     hotword_weight: float = 10.0,
     beam_prune_logp: float = -10.0,
-    token_min_logp: float = -5.0,
+    token_min_logp: float | None = None,
     timestamps: bool = False,
     seconds_per_frame: float = SECONDS_PER_FRAME,
 ) -> DecodeResult | list[DecodeResult]:
@@ -286,7 +287,8 @@ def beam_search_decode(
         hotword_weight: natural-log bonus of a finished hotword.
         beam_prune_logp: drop beams scoring this much below the best one (<= 0).
         token_min_logp: at each frame, only tokens at least this likely (and the best one) start
-            new prefixes (<= 0; -inf considers every token).
+            new prefixes (<= 0; -inf considers every token); default -5.0 (pyctcdecode's). A
+            weak acoustic model gains from a lower one: the bundled model's LM settings use -12.
         timestamps: also fill `words` and `chars` of the result (for the best beam).
         seconds_per_frame: duration of one output frame, for the timings in seconds.
 
@@ -297,6 +299,7 @@ def beam_search_decode(
     check_seconds_per_frame(seconds_per_frame)
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
         raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
+    token_min_logp = DEFAULT_TOKEN_MIN_LOGP if token_min_logp is None else float(token_min_logp)
     if not beam_prune_logp <= 0 or not token_min_logp <= 0:
         raise ValueError(
             f"beam_prune_logp and token_min_logp must be <= 0, got {beam_prune_logp} and "

@@ -113,7 +113,8 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
 class Decoding:
     """How log-probabilities become text: greedy (beam_size 1, no LM, no hotwords) or CTC prefix
     beam search with an n-gram LM (weights alpha, beta, unk_offset; None: the search's
-    defaults) and hotwords."""
+    defaults) and hotwords. `token_min_logp`: how likely a token must be at a frame to start new
+    prefixes (None: the search's default)."""
 
     beam_size: int = 1
     lm: Any = None  # a loaded LM (`lm.load_lm`)
@@ -121,13 +122,14 @@ class Decoding:
     beta: float | None = None
     unk_offset: float | None = None
     hotwords: tuple[str, ...] = ()
+    token_min_logp: float | None = None
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """(LM file, attrs) of `model_dir/language_model/`, or None when it has none.
 
-    attrs.json holds the decoding settings tuned for it: alpha, beta, unk_score_offset (the
-    names pyctcdecode uses) and beam_size."""
+    attrs.json holds the decoding settings tuned for it: alpha, beta, unk_score_offset,
+    beam_size and token_min_logp (the names pyctcdecode uses)."""
     folder = Path(model_dir) / LM_FOLDER
     if not folder.is_dir():
         return None
@@ -173,6 +175,7 @@ def decoding_for(
         beta=attrs.get("beta") if beta is None else beta,
         unk_offset=attrs.get("unk_score_offset"),
         hotwords=tuple(hotwords),
+        token_min_logp=attrs.get("token_min_logp"),
     )
 
 
@@ -298,6 +301,7 @@ def decode_logprobs(
         hotwords=list(d.hotwords),
         timestamps=timestamps,
         seconds_per_frame=spf,
+        token_min_logp=d.token_min_logp,
     )
 
 
