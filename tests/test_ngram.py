@@ -148,8 +148,17 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     sf.write(wav, speechlike(1.0, 0), SR)
     (logp,) = transcribe_arrays(pipe, [speechlike(1.0, 0).astype(np.float32)])
     lm = ArpaLM(folder / "lm.arpa.gz")
-    want = beam_search_decode(logp, pipe.vocab, beam_size=8, lm=lm, alpha=0.7, beta=2.0).text
+    settings = dict(beam_size=8, lm=lm, alpha=0.7, beta=2.0)
+    want = beam_search_decode(logp, pipe.vocab, token_min_logp=-12, **settings).text
     assert main(["transcribe", str(wav), "--model", str(model)]) == 0  # the folder's LM
     assert capsys.readouterr().out.strip() == want
+    # --token-min-logp overrides the folder's setting (at -0.5 the text changes)
+    narrow = beam_search_decode(logp, pipe.vocab, token_min_logp=-0.5, **settings).text
+    assert narrow != want
+    assert main(["transcribe", str(wav), "--model", str(model), "--token-min-logp", "-0.5"]) == 0
+    assert capsys.readouterr().out.strip() == narrow
+    assert decoding_for(pipe, lm=False, token_min_logp=-3).token_min_logp == -3
+    assert main(["transcribe", str(wav), "--model", str(model), "--token-min-logp", "2"]) != 0
+    assert "token_min_logp must be <= 0" in capsys.readouterr().err
     assert main(["transcribe", str(wav), "--model", str(model), "--no-lm"]) == 0
     assert capsys.readouterr().out.strip() == greedy_decode(logp, pipe.vocab).text

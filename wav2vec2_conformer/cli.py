@@ -154,7 +154,7 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         help="1: greedy decoding; more: CTC prefix beam search "
-        "(default: 1, or 32 with a language model)",
+        "(default: 1, or the language model's beam size: its attrs.json's, else 32)",
     )
     p.add_argument(
         "--lm",
@@ -164,6 +164,12 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-lm", action="store_true", help="ignore the model's language model")
     p.add_argument("--alpha", type=float, help="LM weight (default: the model's, else 0.5)")
     p.add_argument("--beta", type=float, help="word bonus with an LM (default: model's, else 1)")
+    p.add_argument(
+        "--token-min-logp",
+        type=float,
+        help="beam search: a token less likely than this (natural log) at a frame starts no new "
+        "prefix (default: the model's LM settings, else -5)",
+    )
     p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
 

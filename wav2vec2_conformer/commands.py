@@ -36,7 +36,9 @@ def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
         torch.set_num_threads(args.threads)
     pipe = load_pipeline(args.model)
     lm = False if args.no_lm else args.lm
-    decoding = decoding_for(pipe, args.beam_size, lm, args.hotword, args.alpha, args.beta)
+    decoding = decoding_for(
+        pipe, args.beam_size, lm, args.hotword, args.alpha, args.beta, args.token_min_logp
+    )
     return pipe, decoding
 
 

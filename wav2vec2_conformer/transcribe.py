@@ -151,10 +151,12 @@ def decoding_for(
     hotwords: Iterable[str] = (),
     alpha: float | None = None,
     beta: float | None = None,
+    token_min_logp: float | None = None,
 ) -> Decoding:
     """Decoding settings. `lm`: an LM path or loaded LM, False for none, or None for the model
     folder's language_model/ when it has one (with its attrs.json settings). `beam_size` None:
-    the LM's beam size (attrs, else 32) with an LM, 1 without."""
+    the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp` None: the
+    LM's (attrs), else the beam search's default."""
     attrs: dict = {}
     if lm is None and pipe.model_dir is not None:
         found = model_language_model(pipe.model_dir)
@@ -163,7 +165,7 @@ def decoding_for(
     if lm is None or lm is False:
         if alpha is not None or beta is not None:
             raise ValueError("alpha and beta weight a language model, and none is in use")
-        return Decoding(beam_size or 1, hotwords=tuple(hotwords))
+        return Decoding(beam_size or 1, hotwords=tuple(hotwords), token_min_logp=token_min_logp)
     if isinstance(lm, str | os.PathLike):
         from .lm import load_lm
 
@@ -175,7 +177,7 @@ def decoding_for(
         beta=attrs.get("beta") if beta is None else beta,
         unk_offset=attrs.get("unk_score_offset"),
         hotwords=tuple(hotwords),
-        token_min_logp=attrs.get("token_min_logp"),
+        token_min_logp=attrs.get("token_min_logp") if token_min_logp is None else token_min_logp,
     )
 
 
