@@ -475,3 +475,25 @@ def test_greedy_soup_keeps_the_candidates_that_do_not_hurt(tmp_path, capsys):
     want = mean_state((k, read_weights(k)) for k in kept)
     got = load_state_dict(str(out))
     assert all(torch.allclose(got[k], want[k]) for k in want)
+
+
+def test_long_form_joins_each_voices_utterances_with_pauses(tmp_path):
+    import soundfile as sf
+
+    long_form = load_script("long_form")
+    rows = []
+    for voice, n in (("flite-rms", 3), ("pico-en", 1)):
+        (tmp_path / voice).mkdir()
+        for i in range(n):
+            sf.write(tmp_path / voice / f"{i}.wav", np.full(8000 + 1000 * i, 0.1), 16000)
+            rows.append(f"{voice}/{i}.wav\tSentence {i}  Said")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows) + "\n")
+    long_form.main([str(tmp_path / "dev.tsv"), "--out", str(tmp_path / "out"), "--per-file", "2"])
+    # rms fills one file of two (its third is left out); pico's one utterance fills none
+    manifest = (tmp_path / "out" / "long.tsv").read_text()
+    assert manifest == "flite-rms_00.flac\tsentence 0 said sentence 1 said\n"
+    audio, sr = sf.read(tmp_path / "out" / "flite-rms_00.flac")
+    assert sr == 16000 and len(audio) == 8000 + 9000 + 2 * 6400  # each followed by 0.4 s
+    assert np.all(audio[8000:14400] == 0) and audio[14400] > 0.09
+    with pytest.raises(ValueError, match="no voice has 5 utterances"):
+        long_form.join(str(tmp_path / "dev.tsv"), str(tmp_path / "none"), per_file=5)
