@@ -47,7 +47,9 @@ from card_tables import (  # noqa: E402
     wall_time,
 )
 
+from wav2vec2_conformer.beam_search import DEFAULT_TOKEN_MIN_LOGP  # noqa: E402
 from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+from wav2vec2_conformer.transcribe import model_language_model  # noqa: E402
 
 STAGE = """### Stage {n}: {title}{shipped}
 
@@ -321,8 +323,10 @@ def main() -> None:
     args = p.parse_args()
 
     model_cfg = json.load(open(os.path.join(args.model, "config.json"), encoding="utf-8"))
-    lm_attrs = os.path.join(args.model, "language_model", "attrs.json")
-    lm = json.load(open(lm_attrs, encoding="utf-8"))
+    found = model_language_model(args.model)
+    if found is None:
+        p.error(f"{args.model}: no language_model/ (the card gives its decoding settings)")
+    _, lm = found
     voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
     voices_table, augment = corpus_tables(args.corpus)
     weights = os.path.join(args.model, "model.safetensors")
@@ -407,7 +411,7 @@ def main() -> None:
         beta=lm["beta"],
         unk_offset=f"{lm['unk_score_offset']:g}",
         beam=lm["beam_size"],
-        token_min=f"{lm.get('token_min_logp', -5):g}",
+        token_min=f"{lm.get('token_min_logp', DEFAULT_TOKEN_MIN_LOGP):g}",
     )
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")

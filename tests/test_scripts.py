@@ -251,6 +251,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     attrs = {"alpha": 0.7, "beta": 1.0, "unk_score_offset": -10.0, "beam_size": 256}
     attrs["token_min_logp"] = -12
     (model / "language_model" / "attrs.json").write_text(json.dumps(attrs))
+    (model / "language_model" / "lm.arpa").write_text("\\data\\\nngram 1=0\n\\end\\\n")
     train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
     dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
     opts = {"train": "t.tsv", "dev": "d.tsv", "init": "runs/deep", "preset": "tiny"}
