@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     def score(weights: list[str]) -> tuple[float, float]:
         """Greedy dev (WER, CER) in % of the mean of `weights`."""
         load_into(pipe.model, mean_state((w, read_weights(w)) for w in weights))
-        logps = transcribe_arrays(pipe, waves)
-        hyps = [normalise(decode_logprobs(pipe, lp, Decoding()).text) for lp in logps]
+        logps, cuts = transcribe_arrays(pipe, waves, return_cuts=True)
+        hyps = [
+            normalise(decode_logprobs(pipe, lp, Decoding(), cuts=cut).text)
+            for lp, cut in zip(logps, cuts, strict=True)
+        ]
         return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
 
     print(f"{len(utts)} dev utterances\n\n| step | candidate | dev WER % | dev CER % | kept |")

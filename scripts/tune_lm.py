@@ -84,11 +84,14 @@ def main() -> None:
     if args.max_utterances:
         utts = utts[: args.max_utterances]
     waves = [load_audio(u.path, pipe.sampling_rate) for u in utts]
-    logps = transcribe_arrays(pipe, waves, batch_size=1)
+    logps, cuts = transcribe_arrays(pipe, waves, batch_size=1, return_cuts=True)
     refs = [normalise(u.reference) for u in utts]
 
     def score(decoding: Decoding) -> tuple[float, float]:
-        hyps = [normalise(decode_logprobs(pipe, lp, decoding).text) for lp in logps]
+        hyps = [
+            normalise(decode_logprobs(pipe, lp, decoding, cuts=cut).text)
+            for lp, cut in zip(logps, cuts, strict=True)
+        ]
         return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
 
     wer, cer = score(Decoding())

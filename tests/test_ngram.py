@@ -18,7 +18,7 @@ from wav2vec2_conformer.beam_search import beam_search_decode
 from wav2vec2_conformer.cli import main
 from wav2vec2_conformer.decoding import greedy_decode
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
-from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe_arrays
+from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe, transcribe_arrays
 
 WORDS = "the a cat dog sat ran on under mat house big small red old".split()
 
@@ -157,6 +157,13 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert narrow != want
     assert main(["transcribe", str(wav), "--model", str(model), "--token-min-logp", "-0.5"]) == 0
     assert capsys.readouterr().out.strip() == narrow
+    # so does transcribe()'s, as do its alpha and beta the folder's weights
+    assert transcribe(str(wav), model=pipe).text == want
+    assert transcribe(str(wav), model=pipe, token_min_logp=-0.5).text == narrow
+    bonus = {**settings, "alpha": 0.0, "beta": 5.0}  # the word bonus ends on a word here
+    heavy = beam_search_decode(logp, pipe.vocab, token_min_logp=-12, **bonus).text
+    assert heavy != want
+    assert transcribe(str(wav), model=pipe, alpha=0.0, beta=5.0).text == heavy
     assert decoding_for(pipe, lm=False, token_min_logp=-3).token_min_logp == -3
     assert main(["transcribe", str(wav), "--model", str(model), "--token-min-logp", "2"]) != 0
     assert "token_min_logp must be <= 0" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -252,6 +253,8 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     attrs["token_min_logp"] = -12
     (model / "language_model" / "attrs.json").write_text(json.dumps(attrs))
     (model / "language_model" / "lm.arpa").write_text("\\data\\\nngram 1=0\n\\end\\\n")
+    fe = {"chunk_length_s": 5.0, "split_at_pauses": True, "sampling_rate": 16000}
+    (model / "preprocessor_config.json").write_text(json.dumps(fe))
     train = {"split": "train", "epoch": 1, "loss": 1.5, "update": 100}
     dev = {"split": "dev", "update": 100, "loss": 2.0, "wer": 80.0, "cer": 30.0}
     opts = {"train": "t.tsv", "dev": "d.tsv", "init": "runs/deep", "preset": "tiny"}
@@ -277,6 +280,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     assert "| greedy (`--no-lm`) | WER 70% CER 30% | WER 75% CER 35% |" in text
     assert "| default: beam 256 with the model's word LM (`language_model/`) | WER 50%" in text
     assert "alpha 0.7, beta 1.0, unknown-word offset\n-10, beam 256, token_min_logp -12)" in text
+    assert "sets `chunk_length_s` 5\nand `split_at_pauses` true," in text
     assert "| wise | the wise mean | 70 / 30 | 50 / 20 | 75 / 35 | 65 / 34 |" in text
     assert "### The shipped weights: the mean of two models (`runs/wise`)" in text
     assert "Back towards the start.\nThe mean (`runs/wise`)" in text
@@ -498,3 +502,38 @@ def test_long_form_joins_each_voices_utterances_with_pauses(tmp_path):
     assert np.all(audio[8000:14400] == 0) and audio[14400] > 0.09
     with pytest.raises(ValueError, match="no voice has 5 utterances"):
         long_form.join(str(tmp_path / "dev.tsv"), str(tmp_path / "none"), per_file=5)
+    long_form.join(str(tmp_path / "dev.tsv"), str(tmp_path / "noisy"), 2, noise_snr=20)
+    noisy, _ = sf.read(tmp_path / "noisy" / "flite-rms_00.flac")
+    pause_power = np.mean(noisy[8000:14400] ** 2)  # speech power 0.01: noise 20 dB below it
+    assert noisy.shape == audio.shape and 0.5e-4 < pause_power < 2e-4
+
+
+def test_long_form_scores_chunk_lengths_and_installs_the_best(tmp_path, capsys):
+    import soundfile as sf
+    from test_transcribe import SR, make_model_dir, speechlike
+
+    from wav2vec2_conformer.transcribe import load_pipeline
+
+    long_form = load_script("long_form")
+    model = make_model_dir(tmp_path / "model")
+    (tmp_path / "v").mkdir()
+    rows = []
+    for i in range(4):
+        sf.write(tmp_path / "v" / f"{i}.wav", speechlike(2.5, i), SR)
+        rows.append(f"v/{i}.wav\thello world")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows) + "\n")
+    args = [str(tmp_path / "dev.tsv"), "--out", str(tmp_path / "out"), "--per-file", "4"]
+    cmd = [*args, "--model", str(model), "--chunk-lengths", "0,3,6", "--split-at-pauses", "both"]
+    long_form.main([*cmd, "--noise-snr", "20", "--install"])
+    out = capsys.readouterr().out
+    found = re.findall(
+        r"chunk length ([\d.]+) s(, split at pauses)?: WER ([\d.]+)% CER ([\d.]+)%", out
+    )
+    scores = {(float(s), bool(p)): (float(w), float(c)) for s, p, w, c in found}
+    assert sorted(scores) == [(x, p) for x in (0.0, 3.0, 6.0) for p in (False, True)]
+    best = min(scores, key=scores.get)  # by WER, then CER; ties: the first listed
+    assert f"best: chunk length {best[0]:g} s{', split at pauses' if best[1] else ''}:" in out
+    pipe = load_pipeline(model)
+    assert (pipe.chunk_length_s, pipe.split_at_pauses) == (best[0] or None, best[1])
+    with pytest.raises(SystemExit):
+        long_form.main([*args, "--install"])  # --install needs --model

@@ -13,8 +13,9 @@ import torch
 import wav2vec2_conformer as w
 from wav2vec2_conformer.cli import main
 from wav2vec2_conformer.decoding import WordTiming
+from wav2vec2_conformer.segment import chunk_spans
 from wav2vec2_conformer.tokenizer import build_vocab
-from wav2vec2_conformer.transcribe import chunk_spans, load_pipeline, transcribe_arrays
+from wav2vec2_conformer.transcribe import load_pipeline, transcribe_arrays
 from wav2vec2_conformer.writers import format_result, segments
 
 SR = 16000
@@ -288,3 +289,60 @@ def test_cli_info(model_dir, capsys):
     assert main(["info", str(model_dir)]) == 0
     out = capsys.readouterr().out
     assert "Wav2Vec2ConformerForCTC" in out and "vocabulary:" in out and "<pad>" in out
+
+
+def test_model_folder_sets_the_default_chunk_length(tmp_path):
+    from wav2vec2_conformer.feature_extraction import update_saved_config
+
+    path = make_model_dir(tmp_path / "m")
+    assert load_pipeline(path).chunk_length_s == 30.0  # no chunk_length_s saved: 30 s
+    written = update_saved_config(path, chunk_length_s=2.0)
+    assert sorted(p.rsplit("/", 1)[1] for p in written) == [
+        "preprocessor_config.json",
+        "processor_config.json",
+    ]
+    for name in ("preprocessor_config.json", "processor_config.json"):  # both loaders agree
+        assert '"chunk_length_s": 2.0' in (path / name).read_text()
+    pipe = load_pipeline(path)
+    assert pipe.chunk_length_s == 2.0 and pipe.processor.feature_extractor.return_attention_mask
+    wav = speechlike(9.0, 3)
+    (default,) = transcribe_arrays(pipe, [wav])
+    (two,) = transcribe_arrays(pipe, [wav], chunk_length_s=2.0)
+    (whole,) = transcribe_arrays(pipe, [wav], chunk_length_s=None)
+    assert np.array_equal(default, two) and default.shape == whole.shape
+    assert not np.allclose(default, whole, atol=1e-4)  # attention saw less context: it chunked
+    for never in (0, None):
+        update_saved_config(path, chunk_length_s=never)
+        assert load_pipeline(path).chunk_length_s is None
+    for bad in (-1, "long", True):
+        update_saved_config(path, chunk_length_s=bad)
+        with pytest.raises(ValueError, match=r"preprocessor_config\.json: chunk_length_s must"):
+            load_pipeline(path)
+    update_saved_config(path, chunk_length_s=5.0, split_at_pauses="yes")
+    with pytest.raises(ValueError, match=r"split_at_pauses must be true or false"):
+        load_pipeline(path)
+
+
+def test_cli_chunk_length_defaults_to_the_models(tmp_path, model_dir, monkeypatch):
+    import wav2vec2_conformer.commands as commands
+
+    seen = []
+
+    def spy(pipe, waves, **kwargs):
+        seen.append((kwargs["chunk_length_s"], kwargs["split_at_pauses"]))
+        return [np.zeros((5, len(pipe.vocab)), np.float32) for _ in waves], [[] for _ in waves]
+
+    monkeypatch.setattr(commands, "transcribe_arrays", spy)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(1.0, 4), SR)
+    cases = (
+        ([], ("model", "model")),
+        (["--chunk-length", "0"], (None, "model")),
+        (["--chunk-length", "4", "--split-at-pauses"], (4.0, True)),
+        (["--no-split-at-pauses"], ("model", False)),
+    )
+    for extra, want in cases:
+        assert main(["transcribe", str(wav), "--model", str(model_dir), *extra]) == 0
+        assert seen.pop() == want
+    with pytest.raises(ValueError, match="chunk_length_s must be a positive number"):
+        transcribe_arrays(load_pipeline(model_dir), [speechlike(1.0, 4)], chunk_length_s=-2)

@@ -140,14 +140,22 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-length",
         type=float,
-        default=30.0,
-        help="split longer audio into chunks of this many seconds (0: never)",
+        default=None,
+        help="split longer audio into chunks of this many seconds (0: never; default: the "
+        "model's chunk_length_s in preprocessor_config.json, else 30)",
     )
     p.add_argument(
         "--stride",
         type=float,
         default=None,
         help="seconds dropped at each inner chunk edge (default: chunk length / 6)",
+    )
+    p.add_argument(
+        "--split-at-pauses",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cut long audio in the middle of its pauses first, each piece run on its own "
+        "(default: the model's split_at_pauses in preprocessor_config.json, else no)",
     )
     p.add_argument(
         "--beam-size",

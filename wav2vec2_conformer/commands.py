@@ -14,6 +14,7 @@ from tqdm import tqdm
 from .audio import AudioError, list_audio_files, load_audio
 from .fileio import atomic_write_text
 from .transcribe import (
+    MODEL_SETTING,
     ASRPipeline,
     Decoding,
     Transcription,
@@ -96,22 +97,28 @@ def run_files(
             except (AudioError, OSError) as e:
                 failed += 1
                 _err(command, str(e))
-        logps = (
+        logps, cuts = (
             transcribe_arrays(
                 pipe,
                 waves,
                 batch_size=args.batch_size,
-                chunk_length_s=args.chunk_length or None,
+                chunk_length_s=(
+                    MODEL_SETTING if args.chunk_length is None else args.chunk_length or None
+                ),
                 stride_s=args.stride,
+                split_at_pauses=(
+                    MODEL_SETTING if args.split_at_pauses is None else args.split_at_pauses
+                ),
+                return_cuts=True,
             )
             if waves
-            else []
+            else ([], [])
         )
-        for path, wav, lp in zip(group, waves, logps, strict=True):
+        for path, wav, lp, cut in zip(group, waves, logps, cuts, strict=True):
             done += 1
             bar.update(round(len(wav) / pipe.sampling_rate, 1))
             bar.set_description(f"{command} {done}/{len(paths)} files")
-            res = decode_logprobs(pipe, lp, decoding, timestamps=timestamps)
+            res = decode_logprobs(pipe, lp, decoding, timestamps, cut)
             on_result(
                 path,
                 Transcription(

@@ -23,7 +23,7 @@ repeats are merged, as blanks are. The reference writes them out by default, and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -297,3 +297,28 @@ def align(lp: np.ndarray, labels: Sequence[int], blank_id: int) -> np.ndarray:
         path[t] = states[state]
         state -= int(back[t, state])
     return path
+
+
+def join_results(parts: list[tuple[int, DecodeResult]], seconds_per_frame: float) -> DecodeResult:
+    """One result from the results of consecutive pieces of an input, each with the frame it
+    starts at: texts joined by a space, timings moved onto the input's time line (a " " of no
+    duration marks each join in `chars`)."""
+    texts = [r.text for _, r in parts if r.text]
+    score = sum(r.score for _, r in parts)
+    if any(r.words is None for _, r in parts):
+        return DecodeResult(" ".join(texts), score)
+
+    def moved(t: Any, by: int) -> Any:
+        start, end = t.start_frame + by, t.end_frame + by
+        spf = seconds_per_frame
+        return replace(t, start_frame=start, end_frame=end, start_s=start * spf, end_s=end * spf)
+
+    words = [moved(w, first) for first, r in parts for w in r.words]
+    chars: list[CharTiming] | None = None
+    if all(r.chars is not None for _, r in parts):
+        chars = []
+        for first, r in parts:
+            if chars and r.chars:
+                chars.append(CharTiming(" ", first, first, *(2 * [first * seconds_per_frame])))
+            chars += [moved(c, first) for c in r.chars]
+    return DecodeResult(" ".join(texts), score, words, chars)

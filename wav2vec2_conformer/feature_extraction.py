@@ -356,6 +356,24 @@ def load_feature_extractor_dict(path: str | os.PathLike) -> dict[str, Any]:
     return _read_json(plain)
 
 
+def update_saved_config(path: str | os.PathLike, **values: Any) -> list[str]:
+    """Set keys of the feature extractor's config saved in folder `path`: in
+    `preprocessor_config.json` and in `processor_config.json`'s nested copy when there is one,
+    so both loaders read the same. Each file is replaced atomically; returns the files written."""
+    config = {**load_feature_extractor_dict(path), **values}
+    written = Wav2Vec2FeatureExtractor.from_dict(config).save_pretrained(path)
+    nested = os.path.join(path, PROCESSOR_NAME)
+    if os.path.isfile(nested):
+        outer = _read_json(nested)
+        for key in ("feature_extractor", "audio_processor"):
+            if key in outer:
+                outer[key] = {**outer[key], **values}
+                atomic_write_text(nested, json.dumps(outer, indent=2, sort_keys=True) + "\n")
+                written.append(nested)
+                break
+    return written
+
+
 def _read_json(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

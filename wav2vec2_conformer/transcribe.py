@@ -1,9 +1,11 @@
-"""Speech to text: load audio, normalise, chunk long inputs, batch by length, decode.
+"""Speech to text: load audio, normalise, cut long inputs, batch by length, decode.
 
 Long inputs are cut into overlapping chunks of `chunk_length_s`; each chunk's logits lose
 `stride_s` at either inner edge and the rest is stitched. Chunk starts fall on frame boundaries
 (multiples of the feature encoder's stride), so a stitched frame sees the same samples as in a
-single pass and differs only through the encoder's limited context.
+single pass and differs only through the encoder's limited context. With `split_at_pauses`,
+an input is first cut in the middle of its pauses (`segment.pause_cuts`); each piece is
+normalised and run on its own (and chunked if still long), and its frames are stitched in place.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import numpy as np
 import torch
 
 from .audio import AudioError, load_audio
-from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode
+from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode, join_results
+from .segment import chunk_spans, pause_cuts
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
 LM_FOLDER = "language_model"  # a model folder's n-gram LM: an ARPA/KenLM file + attrs.json
 LM_SUFFIXES = (".arpa", ".arpa.gz", ".bin", ".binary")
 DEFAULT_LM_BEAM = 32
+DEFAULT_CHUNK_LENGTH_S = 30.0  # for models whose preprocessor_config.json names none
+MODEL_SETTING = "model"  # chunk_length_s / split_at_pauses argument: the model's own setting
 
 
 @dataclass
@@ -85,6 +90,42 @@ class ASRPipeline:
     def samples_per_frame(self) -> int:
         return self.model.config.inputs_to_logits_ratio
 
+    @property
+    def chunk_length_s(self) -> float | None:
+        """The model's chunk length for long inputs: `chunk_length_s` in its
+        preprocessor_config.json (0 or null: never chunk), else 30 s."""
+        return resolve_chunk_length(self._setting("chunk_length_s", DEFAULT_CHUNK_LENGTH_S))
+
+    @property
+    def split_at_pauses(self) -> bool:
+        """Whether the model cuts long inputs at pauses first: `split_at_pauses` in its
+        preprocessor_config.json, else False."""
+        return resolve_split(self._setting("split_at_pauses", False))
+
+    def _setting(self, key: str, default: Any) -> Any:
+        return getattr(self.processor.feature_extractor, "extra", {}).get(key, default)
+
+
+def resolve_split(value: Any, pipe: ASRPipeline | None = None) -> bool:
+    """`split_at_pauses`: True, False, or "model" for `pipe`'s own setting."""
+    if value == MODEL_SETTING and pipe is not None:
+        return pipe.split_at_pauses
+    if not isinstance(value, bool):
+        raise ValueError(f"split_at_pauses must be true or false, got {value!r}")
+    return value
+
+
+def resolve_chunk_length(value: Any, pipe: ASRPipeline | None = None) -> float | None:
+    """A chunk length in seconds, or None for never: `value` is seconds (0 or None: never) or
+    "model" for `pipe`'s own setting."""
+    if value == MODEL_SETTING and pipe is not None:
+        return pipe.chunk_length_s
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"chunk_length_s must be a positive number of seconds, got {value!r}")
+    return float(value)
+
 
 def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
     """A model directory (HF layout with processor files), a hub id, an `ASRPipeline`, or None
@@ -102,11 +143,16 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
     path = resolve_model_dir(model)
     if not os.path.isfile(os.path.join(path, "vocab.json")):
         raise ValueError(f"{path}: no vocab.json; a transcription model needs its processor files")
-    return ASRPipeline(
+    pipe = ASRPipeline(
         Wav2Vec2ConformerForCTC.from_pretrained(path),
         Wav2Vec2Processor.from_pretrained(path),
         model_dir=str(path),
     )
+    try:
+        _ = pipe.chunk_length_s, pipe.split_at_pauses  # a bad setting fails here, naming the file
+    except ValueError as e:
+        raise ValueError(f"{path}: preprocessor_config.json: {e}") from None
+    return pipe
 
 
 @dataclass
@@ -181,31 +227,6 @@ def decoding_for(
     )
 
 
-def chunk_spans(n: int, chunk: int, stride: int, hop: int) -> list[tuple[int, int, int, int]]:
-    """Cut n samples into chunks. Returns (start, end, keep_from, keep_to) in samples: each
-    chunk's slice of the input, and the part of the input it is responsible for.
-
-    `chunk` and `stride` are multiples of `hop` (samples per output frame); consecutive chunks
-    overlap by 2 * stride and hand over in the middle of the overlap.
-    """
-    if chunk <= 0 or n <= chunk:
-        return [(0, n, 0, n)]
-    step = chunk - 2 * stride
-    if step <= 0 or stride % hop or chunk % hop:
-        raise ValueError("chunk_length_s must exceed 2 * stride_s; both multiples of a frame")
-    spans = []
-    start = 0
-    while True:
-        end = min(start + chunk, n)
-        last = end == n
-        keep_from = 0 if start == 0 else start + stride
-        keep_to = n if last else start + step + stride
-        spans.append((start, end, keep_from, keep_to))
-        if last:
-            return spans
-        start += step
-
-
 @dataclass
 class _Piece:
     item: int  # which input it belongs to
@@ -255,11 +276,18 @@ def transcribe_arrays(
     waveforms: Sequence[np.ndarray],
     *,
     batch_size: int = 8,
-    chunk_length_s: float | None = 30.0,
+    chunk_length_s: float | str | None = MODEL_SETTING,
     stride_s: float | None = None,
-) -> list[np.ndarray]:
-    """Log-probabilities (frames, vocab) per waveform (already at the model's rate), chunked."""
+    split_at_pauses: bool | str = MODEL_SETTING,
+    return_cuts: bool = False,
+) -> list[np.ndarray] | tuple[list[np.ndarray], list[list[int]]]:
+    """Log-probabilities (frames, vocab) per waveform (already at the model's rate), cut at
+    pauses if `split_at_pauses`, and in chunks (`chunk_length_s`: seconds, None for never);
+    "model" for either: the model's own setting. With `return_cuts`, also each waveform's
+    pause cuts as frame indices, for `decode_logprobs(cuts=...)`."""
     sr, hop = pipe.sampling_rate, pipe.samples_per_frame
+    chunk_length_s = resolve_chunk_length(chunk_length_s, pipe)
+    split = resolve_split(split_at_pauses, pipe)
     need = pipe.model.config.receptive_field
     chunk = int(round((chunk_length_s or 0) * sr / hop)) * hop
     if stride_s is None:
@@ -267,26 +295,48 @@ def transcribe_arrays(
     stride = max(int(round(stride_s * sr / hop)), 1) * hop
     fe = pipe.processor.feature_extractor
     pieces: list[_Piece] = []
+    cut_frames: list[list[int]] = [[] for _ in waveforms]
     for item, wav in enumerate(waveforms):
         if len(wav) < need:
             raise AudioError(f"audio of {len(wav)} samples is shorter than the model's {need}")
-        values = fe(wav, sampling_rate=sr, return_tensors="np")["input_values"][0]
-        for start, end, k0, k1 in chunk_spans(len(values), chunk, stride, hop):
-            pieces.append(
-                _Piece(item, values[start:end], start, (k0, k1 if k1 < len(values) else 0))
-            )
-    # keep_to = 0 marks "to the end": the last chunk keeps all its frames
+        for a, b in pause_cuts(wav, sr, hop) if split else [(0, len(wav))]:
+            # a piece is normalised alone; one before the end takes the samples after it that
+            # its last frame needs (receptive field - hop), so its frames fill [a, b) exactly
+            last = b == len(wav)
+            if a > 0:
+                cut_frames[item].append(a // hop)
+            piece = wav[a : b if last else b + need - hop]
+            values = fe(piece, sampling_rate=sr, return_tensors="np")["input_values"][0]
+            for start, end, k0, k1 in chunk_spans(len(values), chunk, stride, hop):
+                keep_to = 0 if last and k1 == len(values) else a + min(k1, b - a)
+                pieces.append(_Piece(item, values[start:end], a + start, (a + k0, keep_to)))
+    # keep_to = 0 marks "to the end": the input's last chunk keeps all its frames
     logps = _logits_for(pipe, pieces, batch_size)
     merged: list[list[np.ndarray]] = [[] for _ in waveforms]
     for p, lp in zip(pieces, logps, strict=True):
         merged[p.item].append(lp)
-    return [np.concatenate(parts, axis=0) for parts in merged]
+    out = [np.concatenate(parts, axis=0) for parts in merged]
+    return (out, cut_frames) if return_cuts else out
 
 
 def decode_logprobs(
-    pipe: ASRPipeline, logp: np.ndarray, decoding: Decoding, timestamps: bool = False
+    pipe: ASRPipeline,
+    logp: np.ndarray,
+    decoding: Decoding,
+    timestamps: bool = False,
+    cuts: Sequence[int] = (),
 ) -> DecodeResult:
+    """Text (and timings) of one input's log-probs. `cuts`: frames where the pieces of an input
+    cut at its pauses begin; each piece is decoded as a sentence of its own (the model writes no
+    word delimiter in the silence at a piece's edges) and the results are joined."""
     spf = pipe.samples_per_frame / pipe.sampling_rate
+    if len(cuts):
+        bounds = [0, *cuts, len(logp)]
+        parts = [
+            (a, decode_logprobs(pipe, logp[a:b], decoding, timestamps))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        return join_results(parts, spf)
     d = decoding
     if d.beam_size <= 1 and d.lm is None and not d.hotwords:
         return greedy_decode(logp, pipe.vocab, timestamps=timestamps, seconds_per_frame=spf)
@@ -312,26 +362,38 @@ def transcribe(
     model: str | os.PathLike | ASRPipeline | None = None,
     *,
     batch_size: int = 8,
-    chunk_length_s: float | None = 30.0,
+    chunk_length_s: float | str | None = MODEL_SETTING,
     stride_s: float | None = None,
+    split_at_pauses: bool | str = MODEL_SETTING,
     beam_size: int | None = None,
     lm: Any = None,
     hotwords: Iterable[str] = (),
     return_timestamps: str | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    token_min_logp: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe audio: a path, a 1-D array at the model's sampling rate, or a list of them.
 
     Args:
         model: model directory, hub id, loaded `ASRPipeline`, or None for the bundled model.
         batch_size: chunks per forward pass (inputs of similar length are batched together).
-        chunk_length_s: split longer inputs into chunks of this many seconds (None: never).
+        chunk_length_s: split longer inputs into chunks of this many seconds (None: never);
+            "model": the model's own (`chunk_length_s` in its preprocessor_config.json, else
+            30 s).
         stride_s: overlap dropped at each inner chunk edge; default chunk_length_s / 6.
+        split_at_pauses: first cut long inputs in the middle of their pauses, each piece run on
+            its own; "model": the model's own (`split_at_pauses` in its processor config, else
+            False).
         beam_size: 1 for greedy decoding; more for CTC prefix beam search. None: 1, or the
             language model's beam size (32 unless its attrs.json says otherwise).
         lm: n-gram LM (ARPA, or KenLM binary with kenlm installed) for beam search; None: the
             model folder's `language_model/` if it has one; False: none. hotwords: words to
             favour.
         return_timestamps: None, "word" or "char" (words and characters, in seconds).
+        alpha, beta: LM weight and per-word bonus; token_min_logp: how likely (natural log) a
+            token must be at a frame to start new prefixes. None: the model's
+            `language_model/attrs.json`, else the beam search's defaults.
     """
     if return_timestamps not in (None, "word", "char"):
         raise ValueError(
@@ -355,13 +417,19 @@ def transcribe(
                 raise AudioError("audio array contains NaN or infinite samples")
             waves.append(arr.astype(np.float32))
             sources.append(None)
-    logps = transcribe_arrays(
-        pipe, waves, batch_size=batch_size, chunk_length_s=chunk_length_s, stride_s=stride_s
+    logps, cuts = transcribe_arrays(
+        pipe,
+        waves,
+        batch_size=batch_size,
+        chunk_length_s=chunk_length_s,
+        stride_s=stride_s,
+        split_at_pauses=split_at_pauses,
+        return_cuts=True,
     )
-    decoding = decoding_for(pipe, beam_size, lm, hotwords)
+    decoding = decoding_for(pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp)
     out = []
-    for wav, src, lp in zip(waves, sources, logps, strict=True):
-        res = decode_logprobs(pipe, lp, decoding, timestamps=return_timestamps is not None)
+    for wav, src, lp, cut in zip(waves, sources, logps, cuts, strict=True):
+        res = decode_logprobs(pipe, lp, decoding, return_timestamps is not None, cut)
         out.append(
             Transcription(
                 text=res.text,
