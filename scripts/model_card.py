@@ -50,10 +50,7 @@ from card_tables import (  # noqa: E402
 from wav2vec2_conformer.beam_search import DEFAULT_TOKEN_MIN_LOGP  # noqa: E402
 from wav2vec2_conformer.feature_extraction import load_feature_extractor_dict  # noqa: E402
 from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
-from wav2vec2_conformer.transcribe import (  # noqa: E402
-    DEFAULT_CHUNK_LENGTH_S,
-    model_language_model,
-)
+from wav2vec2_conformer.transcribe import chunk_settings, model_language_model  # noqa: E402
 
 STAGE = """### Stage {n}: {title}{shipped}
 
@@ -331,7 +328,7 @@ def main() -> None:
     if found is None:
         p.error(f"{args.model}: no language_model/ (the card gives its decoding settings)")
     _, lm = found
-    chunking = load_feature_extractor_dict(args.model)
+    chunk_length, split_at_pauses = chunk_settings(load_feature_extractor_dict(args.model))
     voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
     voices_table, augment = corpus_tables(args.corpus)
     weights = os.path.join(args.model, "model.safetensors")
@@ -417,8 +414,8 @@ def main() -> None:
         unk_offset=f"{lm['unk_score_offset']:g}",
         beam=lm["beam_size"],
         token_min=f"{lm.get('token_min_logp', DEFAULT_TOKEN_MIN_LOGP):g}",
-        chunk_length=f"{chunking.get('chunk_length_s', DEFAULT_CHUNK_LENGTH_S) or 0:g}",
-        split_at_pauses=json.dumps(bool(chunking.get("split_at_pauses", False))),
+        chunk_length=f"{chunk_length or 0:g}",
+        split_at_pauses=json.dumps(split_at_pauses),
     )
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")

@@ -319,6 +319,7 @@ def join_results(parts: list[tuple[int, DecodeResult]], seconds_per_frame: float
         chars = []
         for first, r in parts:
             if chars and r.chars:
-                chars.append(CharTiming(" ", first, first, *(2 * [first * seconds_per_frame])))
+                at = first * seconds_per_frame
+                chars.append(CharTiming(" ", first, first, at, at))
             chars += [moved(c, first) for c in r.chars]
     return DecodeResult(" ".join(texts), score, words, chars)

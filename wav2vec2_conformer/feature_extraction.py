@@ -18,6 +18,7 @@ from wav2vec2_conformer.fileio import atomic_write_text
 
 FEATURE_EXTRACTOR_NAME = "preprocessor_config.json"
 PROCESSOR_NAME = "processor_config.json"  # newer processor folders nest the extractor's config here
+NESTED_KEYS = ("feature_extractor", "audio_processor")  # where processor_config.json nests it
 
 
 class BatchFeature(dict):
@@ -347,7 +348,7 @@ def load_feature_extractor_dict(path: str | os.PathLike) -> dict[str, Any]:
     nested = os.path.join(path, PROCESSOR_NAME)
     if os.path.isfile(nested):
         config = _read_json(nested)
-        for key in ("feature_extractor", "audio_processor"):
+        for key in NESTED_KEYS:
             if key in config:
                 return dict(config[key])
     plain = os.path.join(path, FEATURE_EXTRACTOR_NAME)
@@ -365,7 +366,7 @@ def update_saved_config(path: str | os.PathLike, **values: Any) -> list[str]:
     nested = os.path.join(path, PROCESSOR_NAME)
     if os.path.isfile(nested):
         outer = _read_json(nested)
-        for key in ("feature_extractor", "audio_processor"):
+        for key in NESTED_KEYS:
             if key in outer:
                 outer[key] = {**outer[key], **values}
                 atomic_write_text(nested, json.dumps(outer, indent=2, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -92,18 +92,22 @@ class ASRPipeline:
 
     @property
     def chunk_length_s(self) -> float | None:
-        """The model's chunk length for long inputs: `chunk_length_s` in its
-        preprocessor_config.json (0 or null: never chunk), else 30 s."""
-        return resolve_chunk_length(self._setting("chunk_length_s", DEFAULT_CHUNK_LENGTH_S))
+        """The model's chunk length for long inputs (`chunk_settings`)."""
+        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[0]
 
     @property
     def split_at_pauses(self) -> bool:
-        """Whether the model cuts long inputs at pauses first: `split_at_pauses` in its
-        preprocessor_config.json, else False."""
-        return resolve_split(self._setting("split_at_pauses", False))
+        """Whether the model cuts long inputs at pauses first (`chunk_settings`)."""
+        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[1]
 
-    def _setting(self, key: str, default: Any) -> Any:
-        return getattr(self.processor.feature_extractor, "extra", {}).get(key, default)
+
+def chunk_settings(config: Mapping[str, Any]) -> tuple[float | None, bool]:
+    """A feature extractor config's settings for long inputs: `chunk_length_s` (seconds; 0 or
+    null: never chunk; absent: 30) and `split_at_pauses` (absent: false)."""
+    return (
+        resolve_chunk_length(config.get("chunk_length_s", DEFAULT_CHUNK_LENGTH_S)),
+        resolve_split(config.get("split_at_pauses", False)),
+    )
 
 
 def resolve_split(value: Any, pipe: ASRPipeline | None = None) -> bool:
