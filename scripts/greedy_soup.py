@@ -33,7 +33,7 @@ from wav2vec2_conformer.checkpoint import load_into  # noqa: E402
 from wav2vec2_conformer.commands import normalise, read_manifest  # noqa: E402
 from wav2vec2_conformer.transcribe import (  # noqa: E402
     Decoding,
-    decode_logprobs,
+    decode_texts,
     load_pipeline,
     transcribe_arrays,
 )
@@ -57,10 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         """Greedy dev (WER, CER) in % of the mean of `weights`."""
         load_into(pipe.model, mean_state((w, read_weights(w)) for w in weights))
         logps, cuts = transcribe_arrays(pipe, waves, return_cuts=True)
-        hyps = [
-            normalise(decode_logprobs(pipe, lp, Decoding(), cuts=cut).text)
-            for lp, cut in zip(logps, cuts, strict=True)
-        ]
+        hyps = [normalise(t) for t in decode_texts(pipe, logps, cuts, Decoding())]
         return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
 
     print(f"{len(utts)} dev utterances\n\n| step | candidate | dev WER % | dev CER % | kept |")

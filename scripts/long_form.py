@@ -84,7 +84,7 @@ def score_settings(
     import jiwer
 
     from wav2vec2_conformer.transcribe import (
-        decode_logprobs,
+        decode_texts,
         decoding_for,
         load_pipeline,
         transcribe_arrays,
@@ -106,10 +106,7 @@ def score_settings(
                 split_at_pauses=split,
                 return_cuts=True,
             )
-            hyps = [
-                normalise(decode_logprobs(pipe, lp, decoding, cuts=cut).text)
-                for lp, cut in zip(logps, cuts, strict=True)
-            ]
+            hyps = [normalise(t) for t in decode_texts(pipe, logps, cuts, decoding)]
             wer, cer = 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
             results.append((seconds, split, wer, cer))
             print(f"{describe(seconds, split)}: WER {wer:.2f}% CER {cer:.2f}%", flush=True)

@@ -34,7 +34,7 @@ from wav2vec2_conformer.lm import load_lm  # noqa: E402
 from wav2vec2_conformer.transcribe import (  # noqa: E402
     LM_FOLDER,
     Decoding,
-    decode_logprobs,
+    decode_texts,
     load_pipeline,
     transcribe_arrays,
 )
@@ -88,10 +88,7 @@ def main() -> None:
     refs = [normalise(u.reference) for u in utts]
 
     def score(decoding: Decoding) -> tuple[float, float]:
-        hyps = [
-            normalise(decode_logprobs(pipe, lp, decoding, cuts=cut).text)
-            for lp, cut in zip(logps, cuts, strict=True)
-        ]
+        hyps = [normalise(t) for t in decode_texts(pipe, logps, cuts, decoding)]
         return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
 
     wer, cer = score(Decoding())

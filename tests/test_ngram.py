@@ -23,6 +23,9 @@ from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcrib
 WORDS = "the a cat dog sat ran on under mat house big small red old".split()
 
 
+RARE = [f"the {w} sat on a {w}" for w in "yak gnu emu owl".split()]  # n-grams seen once
+
+
 def sentences(n=400, seed=0):
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(1, 8))) for _ in range(n)]
@@ -58,8 +61,9 @@ def test_kneser_ney_counts_contexts_not_occurrences():
     assert score_gram(model, ("san", "francisco")) > score_gram(model, ("san", "cat"))
 
 
-def test_arpa_round_trip_is_deterministic_and_agrees_with_kenlm(tmp_path, capfd):
-    model = estimate(sentences(), order=3)
+@pytest.mark.parametrize("prune", [0, 1])
+def test_arpa_round_trip_is_deterministic_and_agrees_with_kenlm(tmp_path, capfd, prune):
+    model = estimate(sentences() + RARE, order=3, prune=prune)
     a, b = tmp_path / "a.arpa.gz", tmp_path / "b.arpa.gz"
     write_arpa(model, a)
     write_arpa(model, b)
@@ -169,3 +173,32 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert "token_min_logp must be <= 0" in capsys.readouterr().err
     assert main(["transcribe", str(wav), "--model", str(model), "--no-lm"]) == 0
     assert capsys.readouterr().out.strip() == greedy_decode(logp, pipe.vocab).text
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_pruning_drops_rare_ngrams_and_keeps_distributions_whole(order):
+    text = sentences(300) + RARE
+    full, pruned = estimate(text, order), estimate(text, order, prune=1)
+    assert estimate(text, order, prune=0) == full
+    assert pruned[1].keys() == full[1].keys()  # words are never pruned
+    for n in range(2, order + 1):
+        assert 0 < len(pruned[n]) < len(full[n])
+        for g in pruned[n]:
+            assert pruned[n][g][0] == full[n][g][0]  # kept probabilities unchanged
+            if n > 2:
+                assert g[:-1] in pruned[n - 1] and g[1:] in pruned[n - 1]
+    vocab = [w for (w,) in pruned[1] if w != "<s>"]
+    contexts = [("<s>",), ("the",), ("cat", "sat"), ("<s>", "the"), ("zebra",), ()]
+    for context in contexts + [g for g in list(pruned[order - 1])[:20]]:
+        total = sum(10 ** score_gram(pruned, (*context, w)) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_cli_prunes_on_request(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(sentences(300) + RARE) + "\n")
+    for prune in (0, 2):
+        assert main(["lm", str(text), "--out", str(tmp_path / f"p{prune}.arpa"), "--order", "2",
+                     "--prune", str(prune)]) == 0  # fmt: skip
+    full, pruned = read_arpa(tmp_path / "p0.arpa"), read_arpa(tmp_path / "p2.arpa")
+    assert len(pruned[2]) < len(full[2]) and pruned[1].keys() == full[1].keys()

@@ -111,7 +111,7 @@ def _lm(args: argparse.Namespace) -> int:
 
     sentences = read_sentences(args.inputs, args.case)
     extra = read_vocabulary(args.vocabulary, sentences, args.case) if args.vocabulary else []
-    model = estimate(sentences, args.order, extra)
+    model = estimate(sentences, args.order, extra, prune=args.prune)
     write_arpa(model, args.out)
     counts = ", ".join(f"{len(model[n]):,} {n}-grams" for n in sorted(model))
     added = f" ({len(extra):,} words from {args.vocabulary})" if args.vocabulary else ""
@@ -227,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a word list (one a line, e.g. /usr/share/dict/words) whose other words join the "
         "LM with the uniform share of the unigram mass; words spelled with characters the text "
         "never uses are skipped",
+    )
+    lm.add_argument(
+        "--prune",
+        type=int,
+        default=0,
+        metavar="N",
+        help="leave out n-grams (order 2 and up) seen at most N times, for a smaller file "
+        "(default 0: keep all)",
     )
     lm.set_defaults(func=_lm)
 

@@ -49,9 +49,12 @@ def _discount(counts: Iterable[int]) -> float:
     return min(max(n1 / (n1 + 2 * n2), 0.1), 0.9)
 
 
-def estimate(sentences: Iterable[str], order: int = 3, vocabulary: Iterable[str] = ()) -> Model:
+def estimate(
+    sentences: Iterable[str], order: int = 3, vocabulary: Iterable[str] = (), prune: int = 0
+) -> Model:
     """An interpolated Kneser-Ney model of whitespace-separated words, its vocabulary extended
-    by the words of `vocabulary` (see the module doc)."""
+    by the words of `vocabulary` (see the module doc); with `prune`, n-grams of order 2 and up
+    seen at most `prune` times are left out (`prune_counts`)."""
     if order < 2:
         raise ValueError(f"order must be at least 2 (KenLM reads no unigram model), got {order}")
     raw: dict[int, dict[Gram, int]] = {n: defaultdict(int) for n in range(1, order + 1)}
@@ -103,7 +106,30 @@ def estimate(sentences: Iterable[str], order: int = 3, vocabulary: Iterable[str]
         for h, bow in bows.items():  # the context's backoff weight lives on its own entry
             p, _ = model[n - 1][h]
             model[n - 1][h] = (p, math.log10(bow))
+    if prune:
+        prune_counts(model, raw, prune)
     return model
+
+
+def prune_counts(model: Model, counts: dict[int, dict[Gram, int]], threshold: int) -> None:
+    """Count cut-off, in place: drop the n-grams (order 2 and up) seen at most `threshold`
+    times, but for those a kept longer n-gram starts or ends with. The kept probabilities stay
+    as estimated; each context's backoff weight is recomputed so that its distribution sums to
+    one again: bow(h) = (1 - sum of kept p(w | h)) / (1 - sum of their lower-order p(w | h'))."""
+    needed: set[Gram] = set()
+    for n in range(len(model), 1, -1):
+        kept = {g: v for g, v in model[n].items() if counts[n].get(g, 0) > threshold or g in needed}
+        model[n] = kept
+        needed = {g[:-1] for g in kept} | {g[1:] for g in kept}
+    for n in range(2, len(model) + 1):  # lower orders first: their weights score the next
+        mass: dict[Gram, float] = defaultdict(float)
+        lower: dict[Gram, float] = defaultdict(float)
+        for g, (p, _) in model[n].items():
+            mass[g[:-1]] += 10.0**p
+            lower[g[:-1]] += 10.0 ** score_gram(model, g[1:])
+        for h, (p, _) in model[n - 1].items():
+            bow = max(1.0 - mass[h], 1e-12) / max(1.0 - lower[h], 1e-12) if h in mass else 1.0
+            model[n - 1][h] = (p, math.log10(bow))
 
 
 def score_gram(model: Model, gram: Gram) -> float:

@@ -5,7 +5,8 @@ Long inputs are cut into overlapping chunks of `chunk_length_s`; each chunk's lo
 (multiples of the feature encoder's stride), so a stitched frame sees the same samples as in a
 single pass and differs only through the encoder's limited context. With `split_at_pauses`,
 an input is first cut in the middle of its pauses (`segment.pause_cuts`); each piece is
-normalised and run on its own (and chunked if still long), and its frames are stitched in place.
+normalised and run on its own (and chunked if still long), and its frames are stitched in place
+(`pieces.py`: planning, batching and stitching the pieces).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 
 from .audio import AudioError, load_audio
 from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode, join_results
-from .segment import chunk_spans, pause_cuts
+from .pieces import Piece, plan_pieces, run_pieces, stitch
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
 LM_FOLDER = "language_model"  # a model folder's n-gram LM: an ARPA/KenLM file + attrs.json
@@ -231,50 +231,6 @@ def decoding_for(
     )
 
 
-@dataclass
-class _Piece:
-    item: int  # which input it belongs to
-    values: np.ndarray  # normalised samples of this chunk
-    start: int  # sample offset of the chunk in its input
-    keep: tuple[int, int]  # sample range of the input this chunk answers for
-
-
-def _logits_for(pipe: ASRPipeline, pieces: list[_Piece], batch_size: int) -> list[np.ndarray]:
-    """Run the model on pieces batched by similar length; each piece's valid log-probs.
-
-    A group-norm feature encoder normalises over the whole signal, zero padding included, and
-    a model given no attention mask attends to the padding: either would give other outputs
-    for a padded piece than for the piece alone, so there only pieces of equal length (the
-    full chunks of long inputs, mostly) share a batch."""
-    model, hop = pipe.model, pipe.samples_per_frame
-    use_mask = bool(pipe.processor.feature_extractor.return_attention_mask)
-    pad_free = not use_mask or model.config.feat_extract_norm == "group"
-    device = next(model.parameters()).device
-    out: list[np.ndarray | None] = [None] * len(pieces)
-    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))
-    # runs that may share a batch: equal lengths where padding would show, else all pieces
-    runs = [list(g) for _, g in groupby(order, key=lambda i: len(pieces[i].values) * pad_free)]
-    batches = [run[b : b + batch_size] for run in runs for b in range(0, len(run), batch_size)]
-    for idx in batches:
-        lengths = [len(pieces[i].values) for i in idx]
-        x = np.zeros((len(idx), max(lengths)), dtype=np.float32)
-        mask = np.zeros_like(x, dtype=np.int64)
-        for row, i in enumerate(idx):
-            x[row, : lengths[row]] = pieces[i].values
-            mask[row, : lengths[row]] = 1
-        xt = torch.from_numpy(x).to(device)
-        mt = torch.from_numpy(mask).to(device) if use_mask else None
-        with torch.inference_mode():
-            logp = model(xt, attention_mask=mt).logits.float().log_softmax(-1).cpu().numpy()
-        frames = model.feat_extract_output_lengths(torch.tensor(lengths)).tolist()
-        for row, i in enumerate(idx):
-            p = pieces[i]
-            first = (p.keep[0] - p.start) // hop
-            last = frames[row] if p.keep[1] == 0 else min((p.keep[1] - p.start) // hop, frames[row])
-            out[i] = logp[row, first:last]
-    return out
-
-
 def transcribe_arrays(
     pipe: ASRPipeline,
     waveforms: Sequence[np.ndarray],
@@ -298,28 +254,24 @@ def transcribe_arrays(
         stride_s = (chunk_length_s or 0) / 6
     stride = max(int(round(stride_s * sr / hop)), 1) * hop
     fe = pipe.processor.feature_extractor
-    pieces: list[_Piece] = []
-    cut_frames: list[list[int]] = [[] for _ in waveforms]
+
+    def normalise(samples: np.ndarray) -> np.ndarray:
+        return fe(samples, sampling_rate=sr, return_tensors="np")["input_values"][0]
+
+    pieces: list[Piece] = []
+    cut_frames: list[list[int]] = []
     for item, wav in enumerate(waveforms):
         if len(wav) < need:
             raise AudioError(f"audio of {len(wav)} samples is shorter than the model's {need}")
-        for a, b in pause_cuts(wav, sr, hop) if split else [(0, len(wav))]:
-            # a piece is normalised alone; one before the end takes the samples after it that
-            # its last frame needs (receptive field - hop), so its frames fill [a, b) exactly
-            last = b == len(wav)
-            if a > 0:
-                cut_frames[item].append(a // hop)
-            piece = wav[a : b if last else b + need - hop]
-            values = fe(piece, sampling_rate=sr, return_tensors="np")["input_values"][0]
-            for start, end, k0, k1 in chunk_spans(len(values), chunk, stride, hop):
-                keep_to = 0 if last and k1 == len(values) else a + min(k1, b - a)
-                pieces.append(_Piece(item, values[start:end], a + start, (a + k0, keep_to)))
-    # keep_to = 0 marks "to the end": the input's last chunk keeps all its frames
-    logps = _logits_for(pipe, pieces, batch_size)
-    merged: list[list[np.ndarray]] = [[] for _ in waveforms]
-    for p, lp in zip(pieces, logps, strict=True):
-        merged[p.item].append(lp)
-    out = [np.concatenate(parts, axis=0) for parts in merged]
+        more, cuts = plan_pieces(
+            wav, item, normalise, sampling_rate=sr, hop=hop, need=need, chunk=chunk,
+            stride=stride, split=split,
+        )  # fmt: skip
+        pieces += more
+        cut_frames.append(cuts)
+    use_mask = bool(fe.return_attention_mask)
+    logps = run_pieces(pipe.model, pieces, batch_size, hop, use_mask)
+    out = stitch(pieces, logps, len(waveforms))
     return (out, cut_frames) if return_cuts else out
 
 
@@ -359,6 +311,19 @@ def decode_logprobs(
         seconds_per_frame=spf,
         token_min_logp=d.token_min_logp,
     )
+
+
+def decode_texts(
+    pipe: ASRPipeline,
+    logps: Sequence[np.ndarray],
+    cuts: Sequence[Sequence[int]],
+    decoding: Decoding,
+) -> list[str]:
+    """The text of each input's log-probs (`transcribe_arrays(..., return_cuts=True)`)."""
+    return [
+        decode_logprobs(pipe, lp, decoding, cuts=cut).text
+        for lp, cut in zip(logps, cuts, strict=True)
+    ]
 
 
 def transcribe(

@@ -1,0 +1,105 @@
+"""The pieces a long input is run as: cut at pauses and into chunks, batched through the model,
+and their frames stitched back onto the input's time line.
+
+A piece is a slice of normalised samples with the part of its input it answers for. Chunk
+starts fall on frame boundaries (multiples of the feature encoder's stride), so a stitched
+frame sees the same samples as in a single pass and differs only through the encoder's limited
+context. Pieces cut at pauses are normalised on their own, as a sentence the model heard in
+training would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
+import torch
+
+from .segment import chunk_spans, pause_cuts
+
+
+@dataclass
+class Piece:
+    item: int  # which input it belongs to
+    values: np.ndarray  # normalised samples of this chunk
+    start: int  # sample offset of the chunk in its input
+    keep: tuple[int, int]  # sample range of the input this chunk answers for (end 0: to the end)
+
+
+def plan_pieces(
+    wav: np.ndarray,
+    item: int,
+    normalise: Callable[[np.ndarray], np.ndarray],
+    *,
+    sampling_rate: int,
+    hop: int,
+    need: int,
+    chunk: int,
+    stride: int,
+    split: bool,
+) -> tuple[list[Piece], list[int]]:
+    """One input's pieces, and the frames where its pause pieces begin (after the first).
+
+    `hop`: samples per output frame; `need`: the model's receptive field in samples; `chunk`,
+    `stride`: chunk length and the overlap dropped at inner chunk edges, in samples (chunk 0:
+    never chunk); `split`: cut at pauses first (`segment.pause_cuts`)."""
+    pieces: list[Piece] = []
+    cuts: list[int] = []
+    for a, b in pause_cuts(wav, sampling_rate, hop) if split else [(0, len(wav))]:
+        # a piece is normalised alone; one before the end takes the samples after it that its
+        # last frame needs (receptive field - hop), so its frames fill [a, b) exactly
+        last = b == len(wav)
+        if a > 0:
+            cuts.append(a // hop)
+        values = normalise(wav[a : b if last else b + need - hop])
+        for start, end, k0, k1 in chunk_spans(len(values), chunk, stride, hop):
+            keep_to = 0 if last and k1 == len(values) else a + min(k1, b - a)
+            pieces.append(Piece(item, values[start:end], a + start, (a + k0, keep_to)))
+    return pieces, cuts
+
+
+def run_pieces(
+    model: torch.nn.Module, pieces: Sequence[Piece], batch_size: int, hop: int, use_mask: bool
+) -> list[np.ndarray]:
+    """Run the model on pieces batched by similar length; each piece's kept log-probs
+    (frames, vocab).
+
+    A group-norm feature encoder normalises over the whole signal, zero padding included, and
+    a model given no attention mask attends to the padding: either would give other outputs
+    for a padded piece than for the piece alone, so there only pieces of equal length (the
+    full chunks of long inputs, mostly) share a batch."""
+    pad_free = not use_mask or model.config.feat_extract_norm == "group"
+    device = next(model.parameters()).device
+    out: list[np.ndarray | None] = [None] * len(pieces)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))
+    # runs that may share a batch: equal lengths where padding would show, else all pieces
+    runs = [list(g) for _, g in groupby(order, key=lambda i: len(pieces[i].values) * pad_free)]
+    batches = [run[b : b + batch_size] for run in runs for b in range(0, len(run), batch_size)]
+    for idx in batches:
+        lengths = [len(pieces[i].values) for i in idx]
+        x = np.zeros((len(idx), max(lengths)), dtype=np.float32)  # (B, T)
+        mask = np.zeros_like(x, dtype=np.int64)
+        for row, i in enumerate(idx):
+            x[row, : lengths[row]] = pieces[i].values
+            mask[row, : lengths[row]] = 1
+        xt = torch.from_numpy(x).to(device)
+        mt = torch.from_numpy(mask).to(device) if use_mask else None
+        with torch.inference_mode():
+            logp = model(xt, attention_mask=mt).logits.float().log_softmax(-1).cpu().numpy()
+        frames = model.feat_extract_output_lengths(torch.tensor(lengths)).tolist()
+        for row, i in enumerate(idx):
+            p = pieces[i]
+            first = (p.keep[0] - p.start) // hop
+            last = frames[row] if p.keep[1] == 0 else min((p.keep[1] - p.start) // hop, frames[row])
+            out[i] = logp[row, first:last]
+    return out
+
+
+def stitch(pieces: Sequence[Piece], logps: Sequence[np.ndarray], n_items: int) -> list[np.ndarray]:
+    """Each input's frames: its pieces' log-probs in order, concatenated."""
+    merged: list[list[np.ndarray]] = [[] for _ in range(n_items)]
+    for p, lp in zip(pieces, logps, strict=True):
+        merged[p.item].append(lp)
+    return [np.concatenate(parts, axis=0) for parts in merged]
