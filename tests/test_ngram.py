@@ -194,11 +194,20 @@ def test_pruning_drops_rare_ngrams_and_keeps_distributions_whole(order):
         assert total == pytest.approx(1.0, abs=1e-9), context
 
 
-def test_cli_prunes_on_request(tmp_path, capsys):
+def test_cli_prunes_and_rounds_on_request(tmp_path, capsys):
     text = tmp_path / "text.txt"
     text.write_text("\n".join(sentences(300) + RARE) + "\n")
-    for prune in (0, 2):
-        assert main(["lm", str(text), "--out", str(tmp_path / f"p{prune}.arpa"), "--order", "2",
-                     "--prune", str(prune)]) == 0  # fmt: skip
-    full, pruned = read_arpa(tmp_path / "p0.arpa"), read_arpa(tmp_path / "p2.arpa")
+    runs = {"full": [], "pruned": ["--prune", "2"], "rounded": ["--digits", "3"]}
+    for name, extra in runs.items():
+        out = str(tmp_path / f"{name}.arpa")
+        assert main(["lm", str(text), "--out", out, "--order", "2", *extra]) == 0
+    full, pruned = read_arpa(tmp_path / "full.arpa"), read_arpa(tmp_path / "pruned.arpa")
     assert len(pruned[2]) < len(full[2]) and pruned[1].keys() == full[1].keys()
+    rounded = read_arpa(tmp_path / "rounded.arpa")
+    assert (
+        rounded.keys() == full.keys()
+        and (tmp_path / "rounded.arpa").stat().st_size < (tmp_path / "full.arpa").stat().st_size
+    )
+    for n in full:
+        for gram, (p, bow) in full[n].items():
+            assert rounded[n][gram] == pytest.approx((p, bow), abs=5e-4 + 1e-9)

@@ -112,7 +112,7 @@ def _lm(args: argparse.Namespace) -> int:
     sentences = read_sentences(args.inputs, args.case)
     extra = read_vocabulary(args.vocabulary, sentences, args.case) if args.vocabulary else []
     model = estimate(sentences, args.order, extra, prune=args.prune)
-    write_arpa(model, args.out)
+    write_arpa(model, args.out, args.digits)
     counts = ", ".join(f"{len(model[n]):,} {n}-grams" for n in sorted(model))
     added = f" ({len(extra):,} words from {args.vocabulary})" if args.vocabulary else ""
     print(f"wrote {args.out}: {len(sentences):,} sentences -> {counts}{added}")
@@ -235,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="leave out n-grams (order 2 and up) seen at most N times, for a smaller file "
         "(default 0: keep all)",
+    )
+    lm.add_argument(
+        "--digits",
+        type=int,
+        default=6,
+        choices=range(1, 10),
+        metavar="D",
+        help="decimals of the log10 probabilities written (default 6; 4 makes the file ~10%% "
+        "smaller and moves no probability by more than 0.012%%)",
     )
     lm.set_defaults(func=_lm)
 

@@ -184,8 +184,9 @@ def read_vocabulary(path: str | os.PathLike, sentences: list[str], case: str = "
     return sorted(w for w in words - known if set(w) <= alphabet)
 
 
-def write_arpa(model: Model, path: str | os.PathLike) -> None:
-    """Write `model` as an ARPA file (gzipped when the name ends in .gz), atomically."""
+def write_arpa(model: Model, path: str | os.PathLike, digits: int = 6) -> None:
+    """Write `model` as an ARPA file (gzipped when the name ends in .gz), atomically, its log10
+    probabilities and backoff weights rounded to `digits` decimals (fewer: a smaller file)."""
     path = Path(path)
     lines = ["", "\\data\\"]
     lines += [f"ngram {n}={len(model[n])}" for n in sorted(model)]
@@ -193,8 +194,8 @@ def write_arpa(model: Model, path: str | os.PathLike) -> None:
         lines += ["", f"\\{n}-grams:"]
         top = n == len(model)
         for gram, (p, bow) in sorted(model[n].items()):
-            text = f"{p:.6f}\t{' '.join(gram)}"
-            lines.append(text if top else f"{text}\t{bow:.6f}")
+            text = f"{p:.{digits}f}\t{' '.join(gram)}"
+            lines.append(text if top else f"{text}\t{bow:.{digits}f}")
     lines += ["", "\\end\\", ""]
     data = "\n".join(lines).encode("utf-8")
     with atomic_path(path) as tmp:
