@@ -286,3 +286,27 @@ def test_padding_changes_only_frames_near_the_end():
         alone = m(x[1:, :2000]).last_hidden_state
         padded = m(x, attention_mask=mask).last_hidden_state[1:, : alone.shape[1]]
     assert_close(padded[:, :-2], alone[:, :-2], "frames away from the padding")
+
+
+@pytest.mark.parametrize("position", ["rotary", "relative"])
+def test_masking_padding_in_convs_makes_padded_frames_equal_alone(position):
+    """`mask_padding_in_convs` (our extension): padded frames zeroed before every depthwise conv
+    as well, so each utterance of a mixed-length batch gives its frames alone, to the last one
+    (with the reference behaviour, above, the last frames differ)."""
+    torch.manual_seed(0)
+    cfg = tiny(conv_depthwise_kernel_size=5, feat_extract_norm="layer",
+               position_embeddings_type=position)  # fmt: skip
+    m = w.Wav2Vec2ConformerForCTC(cfg).eval()
+    x, mask = batch((4000, 2000))
+    with torch.no_grad():
+        alone = m(x[1:, :2000]).logits
+        leaky = m(x, attention_mask=mask).logits[1:, : alone.shape[1]]
+        m.mask_padding_in_convs()
+        exact = m(x, attention_mask=mask).logits[1:, : alone.shape[1]]
+        full = m(x[:1], attention_mask=mask[:1]).logits
+        m.mask_padding_in_convs(False)
+        again = m(x, attention_mask=mask).logits[1:, : alone.shape[1]]
+    assert (leaky[:, -1] - alone[:, -1]).abs().max() > 1e-3
+    assert_close(exact, alone, "every frame of the padded utterance")
+    assert_close(full, m(x[:1], attention_mask=mask[:1]).logits, "unpadded input unchanged")
+    assert torch.equal(again, leaky)

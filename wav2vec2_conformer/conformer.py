@@ -29,7 +29,8 @@ class FeedForward(nn.Module):
 
 class ConvModule(nn.Module):
     """LayerNorm -> pointwise conv (2C) -> GLU -> depthwise conv -> BatchNorm -> act -> pointwise
-    conv -> dropout. Padded frames are not masked here (reference behaviour)."""
+    conv -> dropout. Padded frames are not masked here (reference behaviour) unless `valid` is
+    given: then they are zeroed before the depthwise conv, as its own zero padding would be."""
 
     def __init__(self, hidden: int, kernel: int, act: str, dropout: float):
         super().__init__()
@@ -45,10 +46,12 @@ class ConvModule(nn.Module):
         self.pointwise_conv2 = nn.Conv1d(hidden, hidden, kernel_size=1, bias=False)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, T, C); convs run channels-first, so transpose in and out
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, T, C), valid: (B, T) bool; convs run channels-first, so transpose in and out
         y = self.layer_norm(x).transpose(1, 2)  # (B, C, T)
         y = nn.functional.glu(self.pointwise_conv1(y), dim=1)  # (B, 2C, T) -> (B, C, T)
+        if valid is not None:
+            y = y.masked_fill(~valid[:, None, :], 0.0)
         y = self.activation(self.batch_norm(self.depthwise_conv(y)))
         y = self.dropout(self.pointwise_conv2(y))
         return y.transpose(1, 2)  # (B, T, C)
@@ -89,14 +92,15 @@ class ConformerLayer(nn.Module):
         mask_bias: torch.Tensor | None,
         positions: torch.Tensor | None,
         need_weights: bool = False,
+        conv_valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # x: (B, T, C) -> (B, T, C)
+        # x: (B, T, C) -> (B, T, C); conv_valid: (B, T) bool, see ConvModule
         x = x + 0.5 * self.ffn1(self.ffn1_layer_norm(x))
         a, weights = self.self_attn(
             self.self_attn_layer_norm(x), mask_bias, positions, need_weights
         )
         x = x + self.self_attn_dropout(a)
-        x = x + self.conv_module(x)
+        x = x + self.conv_module(x, conv_valid)
         x = x + 0.5 * self.ffn2(self.ffn2_layer_norm(x))
         return self.final_layer_norm(x), weights
 
@@ -141,6 +145,9 @@ class ConformerEncoder(nn.Module):
             for _ in range(c.num_hidden_layers)
         )
         self.gradient_checkpointing = False
+        # extension, off by default (reference parity): padded frames zeroed before every
+        # depthwise conv too, so no frame depends on the padding after it (`mask_padding_in_convs`)
+        self.mask_conv_padding = False
 
     def forward(
         self,
@@ -166,6 +173,7 @@ class ConformerEncoder(nn.Module):
             mask_bias = mask_bias[:, None, None, :]  # (B, 1, 1, T): broadcast over heads, queries
         x = self.dropout(x)
         positions = self.embed_positions(x) if self.embed_positions is not None else None
+        conv_valid = padding_mask if self.mask_conv_padding else None
 
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
@@ -174,10 +182,11 @@ class ConformerEncoder(nn.Module):
                 weights = None  # layer skipped (LayerDrop)
             elif self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x, weights = checkpoint(
-                    layer, x, mask_bias, positions, output_attentions, use_reentrant=False
-                )
+                    layer, x, mask_bias, positions, output_attentions, conv_valid,
+                    use_reentrant=False,
+                )  # fmt: skip
             else:
-                x, weights = layer(x, mask_bias, positions, output_attentions)
+                x, weights = layer(x, mask_bias, positions, output_attentions, conv_valid)
             if hidden_states is not None:
                 hidden_states.append(x)
             if attentions is not None:

@@ -129,6 +129,13 @@ class Wav2Vec2ConformerPreTrainedModel(nn.Module):
         self.base.feature_extractor.gradient_checkpointing = False
         self.base.encoder.gradient_checkpointing = False
 
+    def mask_padding_in_convs(self, enable: bool = True) -> None:
+        """Extension, off by default (reference parity): zero padded frames before every
+        conformer depthwise conv, not only at the encoder input, so that in a batch of mixed
+        lengths each utterance's frames equal its frames alone ("layer" feature-norm models
+        without an adapter; a "group" feature norm spans the padding whatever this says)."""
+        self.base.encoder.mask_conv_padding = enable
+
     def feat_extract_output_lengths(
         self, input_lengths: torch.Tensor | int, add_adapter: bool | None = None
     ) -> torch.Tensor | int:

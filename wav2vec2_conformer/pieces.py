@@ -66,11 +66,14 @@ def run_pieces(
     """Run the model on pieces batched by similar length; each piece's kept log-probs
     (frames, vocab).
 
-    A group-norm feature encoder normalises over the whole signal, zero padding included, and
-    a model given no attention mask attends to the padding: either would give other outputs
-    for a padded piece than for the piece alone, so there only pieces of equal length (the
-    full chunks of long inputs, mostly) share a batch."""
-    pad_free = not use_mask or model.config.feat_extract_norm == "group"
+    Pieces of different lengths share a batch only where padding cannot change a piece's
+    frames: with an attention mask, a "layer" feature norm, no adapter, and the model's
+    `mask_padding_in_convs` on (`ASRPipeline` turns it on). A group-norm feature encoder
+    normalises over the whole signal, zero padding included, a model given no attention mask
+    attends to the padding, and an adapter's strided convs see it: there only pieces of equal
+    length (the full chunks of long inputs, mostly) share a batch."""
+    cfg = model.config
+    pad_free = not use_mask or cfg.feat_extract_norm == "group" or cfg.add_adapter
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(pieces)
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))

@@ -81,6 +81,8 @@ class ASRPipeline:
                 f"the tokenizer has {len(self.vocab)} tokens but the model outputs "
                 f"{self.model.config.vocab_size} classes"
             )
+        # batches of mixed lengths give each input's frames alone (see `pieces.run_pieces`)
+        self.model.mask_padding_in_convs()
 
     @property
     def sampling_rate(self) -> int:
