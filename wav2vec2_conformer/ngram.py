@@ -13,6 +13,8 @@ D * N1+(h .) / c(h .), so it is written as a standard ARPA file that KenLM also 
 The vocabulary is the text's words and, optionally, a word list's (`vocabulary`: words the
 text never uses, which get only the uniform share of the unigram mass, as `<unk>` does: a
 general English word list lets the beam search spell rare words that the text lacks).
+A count cut-off (`prune`) leaves out rare n-grams for a smaller file and renormalises the
+backoff weights of their contexts (`prune_counts`).
 
 `ArpaLM` reads any ARPA file (plain or gzipped) into dictionaries and scores with the usual
 backoff rule; it is slower than KenLM but needs nothing beyond Python.
