@@ -73,7 +73,8 @@ def run_pieces(
     attends to the padding, and an adapter's strided convs see it: there only pieces of equal
     length (the full chunks of long inputs, mostly) share a batch."""
     cfg = model.config
-    pad_free = not use_mask or cfg.feat_extract_norm == "group" or cfg.add_adapter
+    exact = use_mask and model.base.encoder.mask_conv_padding
+    pad_free = not exact or cfg.feat_extract_norm == "group" or cfg.add_adapter
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(pieces)
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].values))

@@ -15,6 +15,7 @@ import glob
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 WORDNET_DIR = "/usr/share/wordnet"
@@ -85,16 +86,22 @@ def require_texts() -> None:
         )
 
 
-def wordnet_examples(wordnet_dir: str = WORDNET_DIR) -> list[str]:
-    """The quoted example sentences in the glosses of WordNet's data.* files."""
-    raws = []
+def wordnet_glosses(wordnet_dir: str = WORDNET_DIR) -> Iterator[str]:
+    """The gloss of each synset in WordNet's data.* files: its definitions and its quoted
+    example sentences."""
     for pos in ("noun", "verb", "adj", "adv"):
         with open(os.path.join(wordnet_dir, f"data.{pos}"), encoding="latin-1") as f:
             for line in f:
                 if line.startswith("  ") or "|" not in line:
                     continue  # licence header
-                raws += re.findall(r'"([^"]+)"', line.split("|", 1)[1])
-    return raws
+                yield line.split("|", 1)[1]
+
+
+def wordnet_examples(wordnet_dir: str = WORDNET_DIR) -> list[str]:
+    """The quoted example sentences in the glosses of WordNet's data.* files."""
+    return [
+        raw for gloss in wordnet_glosses(wordnet_dir) for raw in re.findall(r'"([^"]+)"', gloss)
+    ]
 
 
 def fortune_texts(fortunes_dir: str = FORTUNES_DIR) -> list[str]:

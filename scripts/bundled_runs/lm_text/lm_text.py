@@ -22,19 +22,19 @@ from collections.abc import Iterator
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
-from wav2vec2_conformer.sentences import WORDNET_DIR, clean_sentence, split_sentences  # noqa: E402
+from wav2vec2_conformer.sentences import (  # noqa: E402
+    clean_sentence,
+    split_sentences,
+    wordnet_glosses,
+)
 
 GCIDE = "/usr/share/dictd/gcide.dict.dz"
 
 
 def gloss_clauses() -> Iterator[str]:
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(WORDNET_DIR, f"data.{pos}"), encoding="latin-1") as f:
-            for line in f:
-                if line.startswith("  ") or "|" not in line:
-                    continue  # licence header
-                gloss = re.sub(r'"[^"]*"', "", line.split("|", 1)[1])
-                yield from re.split(r"[;:]", re.sub(r"[()]", ",", gloss))
+    for gloss in wordnet_glosses():
+        definitions = re.sub(r'"[^"]*"', "", gloss)
+        yield from re.split(r"[;:]", re.sub(r"[()]", ",", definitions))
 
 
 def gcide_clauses() -> Iterator[str]:
