@@ -23,7 +23,8 @@ from wav2vec2_conformer.decoding import CTCVocab, greedy_decode
 from wav2vec2_conformer.processor import Wav2Vec2Processor
 from wav2vec2_conformer.tokenizer import Wav2Vec2CTCTokenizer
 from wav2vec2_conformer.train import FinetuneConfig, cli, finetune
-from wav2vec2_conformer.train.finetune import build_model
+from wav2vec2_conformer.train.finetune import CTCJob, build_model
+from wav2vec2_conformer.train.runtime import Dist
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,12 @@ def manifest(tmp_path_factory):
 def transcribe(model_dir, paths):
     """A padded batch through the public loading classes; each item decoded over its own frames.
 
-    (One file at a time differs at utterance ends for this over-fitted model: the conformer's
-    depthwise conv reads padded frames, as the reference's does, and this model learned from
-    its one fixed padded batch. See the training notes.)"""
+    (One file at a time differs for this over-fitted model: its group-norm feature encoder
+    normalises over the padding, and it learned from its one fixed padded batch. Without
+    `mask_padding_in_convs` the last words go wrong: it was trained with it on.)"""
     processor = Wav2Vec2Processor.from_pretrained(model_dir)
     model = Wav2Vec2ConformerForCTC.from_pretrained(model_dir)
+    model.mask_padding_in_convs()  # as in training (and in `ASRPipeline`)
     audio = [load_audio(p, 16000) for p in paths]
     inputs = processor(audio, sampling_rate=16000, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -130,6 +132,28 @@ def test_frozen_feature_encoder_and_frozen_encoder_phase(manifest, tmp_path):
     changed = {k for k in state if not torch.equal(state[k], before[k])}
     assert any(k.startswith("wav2vec2_conformer.encoder.") for k in changed)
     assert not any(".feature_extractor." in k for k in changed)  # frozen by default
+
+
+def test_dev_numbers_do_not_depend_on_how_the_dev_set_is_batched(manifest, tmp_path):
+    """With `mask_conv_padding` (the default) training and dev evaluation zero padded frames
+    before each depthwise conv: a "layer" feature-norm model scores the same in one padded
+    batch as one by one, as in `w2vc evaluate`. Without it (the reference way) padding leaks."""
+    torch.manual_seed(0)
+    config = Wav2Vec2ConformerConfig.from_dict(
+        {**TEST_MODEL, **NO_DROPOUT, "feat_extract_norm": "layer", "vocab_size": 26}
+    )
+    Wav2Vec2ConformerForCTC(config).save_pretrained(tmp_path / "init")
+    base = dict(train=str(manifest), dev=str(manifest), init=str(tmp_path / "init"))
+    base.update(out=str(tmp_path / "out"), num_workers=0, progress=False)
+    alone = CTCJob(FinetuneConfig(**base, max_batch_size=1), Dist()).evaluate(Dist())
+    job = CTCJob(FinetuneConfig(**base), Dist())
+    assert job.model.base.encoder.mask_conv_padding
+    together = job.evaluate(Dist())
+    assert together["utterances"] == alone["utterances"] == len(SENTENCES)
+    assert together["loss"] == pytest.approx(alone["loss"], rel=1e-5)
+    leaky = CTCJob(FinetuneConfig(**base, mask_conv_padding=False), Dist())
+    assert not leaky.model.base.encoder.mask_conv_padding
+    assert leaky.evaluate(Dist())["loss"] != pytest.approx(alone["loss"], rel=1e-5)
 
 
 def test_feature_encoder_is_frozen_by_default_only_when_starting_from_a_model(tmp_path):

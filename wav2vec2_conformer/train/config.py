@@ -51,6 +51,11 @@ class TrainConfig:
     model: dict = opt({}, "model config overrides, e.g. --model hidden_size=128 layerdrop=0.0")
     layerdrop: float | None = opt(None, "probability of skipping a conformer block (None: model's)")
     gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
+    mask_conv_padding: bool = opt(
+        True,
+        "zero padded frames before every conformer depthwise conv, in training and dev "
+        "evaluation (extension: the reference lets the padding into an utterance's last frames)",
+    )
     # --- optimisation ---
     max_updates: int = opt(10_000, "optimizer steps to train for")
     lr: float | None = opt(None, "peak learning rate (None: the job's default, see its docs)")

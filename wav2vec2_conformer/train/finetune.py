@@ -116,6 +116,7 @@ def build_model(cfg: FinetuneConfig, tokenizer: Wav2Vec2CTCTokenizer) -> Wav2Vec
     freeze = cfg.freeze_feature_encoder
     if freeze or (freeze is None and cfg.init):  # a fresh model must learn its features
         model.freeze_feature_encoder()
+    model.mask_padding_in_convs(cfg.mask_conv_padding)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model
@@ -199,7 +200,11 @@ class CTCJob:
 
     @torch.no_grad()
     def evaluate(self, dist: Dist) -> dict[str, float] | None:
-        """Dev loss per character, WER and CER (greedy decoding), sharded over processes."""
+        """Dev loss per character, WER and CER (greedy decoding), sharded over processes.
+
+        With `mask_conv_padding` (the default) a "layer" feature-norm model scores the same
+        however the dev set is batched, as in `w2vc evaluate`; a group-norm feature encoder
+        still normalises over the padding."""
         if self.dev_set is None:
             return None
         cfg, model = self.cfg, self.model

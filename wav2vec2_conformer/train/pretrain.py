@@ -110,6 +110,7 @@ def build_model(cfg: PretrainConfig) -> Wav2Vec2ConformerForPreTraining:
         raise ValueError(
             "pre-training needs the mask embedding: apply_spec_augment=True and mask_time_prob > 0"
         )
+    model.mask_padding_in_convs(cfg.mask_conv_padding)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model.train()
