@@ -3,6 +3,8 @@ every config field doing what it claims, freezing and gradient checkpointing."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -289,7 +291,7 @@ def test_padding_changes_only_frames_near_the_end():
 
 
 @pytest.mark.parametrize("position", ["rotary", "relative"])
-def test_masking_padding_in_convs_makes_padded_frames_equal_alone(position):
+def test_masking_padding_in_convs_makes_padded_frames_equal_alone(position, tmp_path):
     """`mask_padding_in_convs` (our extension): padded frames zeroed before every depthwise conv
     as well, so each utterance of a mixed-length batch gives its frames alone, to the last one
     (with the reference behaviour, above, the last frames differ)."""
@@ -306,7 +308,14 @@ def test_masking_padding_in_convs_makes_padded_frames_equal_alone(position):
         full = m(x[:1], attention_mask=mask[:1]).logits
         m.mask_padding_in_convs(False)
         again = m(x, attention_mask=mask).logits[1:, : alone.shape[1]]
+        m.mask_padding_in_convs()
+        m.save_pretrained(tmp_path)  # the setting is kept in config.json
+        loaded = w.Wav2Vec2ConformerForCTC.from_pretrained(tmp_path).eval()
+        reloaded = loaded(x, attention_mask=mask).logits[1:, : alone.shape[1]]
     assert (leaky[:, -1] - alone[:, -1]).abs().max() > 1e-3
     assert_close(exact, alone, "every frame of the padded utterance")
     assert_close(full, m(x[:1], attention_mask=mask[:1]).logits, "unpadded input unchanged")
     assert torch.equal(again, leaky)
+    assert not w.Wav2Vec2ConformerForCTC(tiny()).base.encoder.mask_conv_padding  # default
+    assert json.loads((tmp_path / "config.json").read_text())["mask_conv_padding"] is True
+    assert_close(reloaded, alone, "the loaded model masks as the saved one did")

@@ -37,10 +37,10 @@ def transcribe(model_dir, paths):
 
     (One file at a time differs for this over-fitted model: its group-norm feature encoder
     normalises over the padding, and it learned from its one fixed padded batch. Without
-    `mask_padding_in_convs` the last words go wrong: it was trained with it on.)"""
+    `mask_padding_in_convs`, which its config.json turns on, the last words go wrong.)"""
     processor = Wav2Vec2Processor.from_pretrained(model_dir)
     model = Wav2Vec2ConformerForCTC.from_pretrained(model_dir)
-    model.mask_padding_in_convs()  # as in training (and in `ASRPipeline`)
+    assert model.base.encoder.mask_conv_padding  # trained with it: config.json says so
     audio = [load_audio(p, 16000) for p in paths]
     inputs = processor(audio, sampling_rate=16000, padding=True, return_tensors="pt")
     with torch.no_grad():

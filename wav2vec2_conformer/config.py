@@ -92,6 +92,9 @@ class Wav2Vec2ConformerConfig:
     max_source_positions: int = 5000  # initial size of the relative position table (frames)
     conv_depthwise_kernel_size: int = 31  # odd, "same" padding
     conformer_conv_dropout: float = 0.1
+    # extension, not the reference's (which ignores the key): padded frames zeroed before every
+    # depthwise conv too; set by `mask_padding_in_convs`, so a model keeps how it was trained
+    mask_conv_padding: bool = False
     # --- labels (sequence / frame classification) ---
     id2label: dict[int, str] | None = None  # None -> {0: "LABEL_0", 1: "LABEL_1"}
     label2id: dict[str, int] | None = None

@@ -147,7 +147,7 @@ class ConformerEncoder(nn.Module):
         self.gradient_checkpointing = False
         # extension, off by default (reference parity): padded frames zeroed before every
         # depthwise conv too, so no frame depends on the padding after it (`mask_padding_in_convs`)
-        self.mask_conv_padding = False
+        self.mask_conv_padding = c.mask_conv_padding
 
     def forward(
         self,

@@ -133,8 +133,9 @@ class Wav2Vec2ConformerPreTrainedModel(nn.Module):
         """Extension, off by default (reference parity): zero padded frames before every
         conformer depthwise conv, not only at the encoder input, so that in a batch of mixed
         lengths each utterance's frames equal its frames alone ("layer" feature-norm models
-        without an adapter; a "group" feature norm spans the padding whatever this says)."""
-        self.base.encoder.mask_conv_padding = enable
+        without an adapter; a "group" feature norm spans the padding whatever this says).
+        Recorded in the config (`mask_conv_padding`), so a saved model loads with it as set."""
+        self.config.mask_conv_padding = self.base.encoder.mask_conv_padding = enable
 
     def feat_extract_output_lengths(
         self, input_lengths: torch.Tensor | int, add_adapter: bool | None = None

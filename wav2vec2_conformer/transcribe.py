@@ -1,12 +1,9 @@
 """Speech to text: load audio, normalise, cut long inputs, batch by length, decode.
 
 Long inputs are cut into overlapping chunks of `chunk_length_s`; each chunk's logits lose
-`stride_s` at either inner edge and the rest is stitched. Chunk starts fall on frame boundaries
-(multiples of the feature encoder's stride), so a stitched frame sees the same samples as in a
-single pass and differs only through the encoder's limited context. With `split_at_pauses`,
-an input is first cut in the middle of its pauses (`segment.pause_cuts`); each piece is
-normalised and run on its own (and chunked if still long), and its frames are stitched in place
-(`pieces.py`: planning, batching and stitching the pieces).
+`stride_s` at either inner edge and the rest is stitched. With `split_at_pauses`, an input is
+first cut in the middle of its pauses (`segment.pause_cuts`); each piece is normalised and run
+on its own (and chunked if still long). `pieces.py` plans, batches and stitches the pieces.
 """
 
 from __future__ import annotations
