@@ -328,7 +328,7 @@ def main() -> None:
     if found is None:
         p.error(f"{args.model}: no language_model/ (the card gives its decoding settings)")
     _, lm = found
-    chunk_length, split_at_pauses = chunk_settings(load_feature_extractor_dict(args.model))
+    chunk_length, split_at_pauses, _ = chunk_settings(load_feature_extractor_dict(args.model))
     voices_json = json.load(open(os.path.join(args.corpus, "voices.json"), encoding="utf-8"))
     voices_table, augment = corpus_tables(args.corpus)
     weights = os.path.join(args.model, "model.safetensors")

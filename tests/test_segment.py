@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 from test_transcribe import SR, make_model_dir, speechlike
 
+from wav2vec2_conformer.cli import main as w2vc
 from wav2vec2_conformer.feature_extraction import update_saved_config
 from wav2vec2_conformer.segment import frame_levels_db, pause_cuts, quiet_frames
 from wav2vec2_conformer.transcribe import load_pipeline, transcribe_arrays
@@ -77,6 +79,28 @@ def test_pieces_run_alone_and_stitch_to_the_full_length(tmp_path):
     update_saved_config(path, split_at_pauses=True)  # the model's own setting is the default
     (default,) = transcribe_arrays(load_pipeline(path), [wav], **one)
     assert np.array_equal(default, split)
+
+
+def test_the_shortest_pause_cut_at_is_a_setting(tmp_path, capsys):
+    path = make_model_dir(tmp_path / "m")
+    pipe = load_pipeline(path)
+    assert pipe.min_pause_s == 0.25  # not saved: the default
+    wav, _ = sentences_with_pauses([2.0, 3.0, 2.5], [0.35, 0.7], noise=0.001)
+    kw = dict(chunk_length_s=None, split_at_pauses=True, return_cuts=True)
+    assert len(transcribe_arrays(pipe, [wav], **kw)[1][0]) == 2
+    assert len(transcribe_arrays(pipe, [wav], min_pause_s=0.5, **kw)[1][0]) == 1  # 0.7 s only
+    update_saved_config(path, min_pause_s=0.5)  # the model's own setting is the default
+    assert len(transcribe_arrays(load_pipeline(path), [wav], **kw)[1][0]) == 1
+    with pytest.raises(ValueError, match="min_pause_s must be a positive number"):
+        transcribe_arrays(pipe, [wav], min_pause_s="long", **kw)
+    sf.write(tmp_path / "a.wav", wav, SR)
+    argv = ["transcribe", str(tmp_path / "a.wav"), "--model", str(path), "--split-at-pauses"]
+    assert w2vc([*argv, "--min-pause", "0.3"]) == 0
+    assert w2vc([*argv, "--min-pause", "0"]) == 1
+    assert "min_pause_s must be a positive number of seconds, got 0.0" in capsys.readouterr().err
+    update_saved_config(path, min_pause_s=-1)
+    with pytest.raises(ValueError, match="preprocessor_config.json: min_pause_s must be"):
+        load_pipeline(path)
 
 
 def test_pieces_are_decoded_alone_and_joined_on_the_time_line(tmp_path):

@@ -158,6 +158,14 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
         "(default: the model's split_at_pauses in preprocessor_config.json, else no)",
     )
     p.add_argument(
+        "--min-pause",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --split-at-pauses: the shortest quiet stretch cut at, in seconds "
+        "(default: the model's min_pause_s in preprocessor_config.json, else 0.25)",
+    )
+    p.add_argument(
         "--beam-size",
         type=_positive_int,
         default=None,

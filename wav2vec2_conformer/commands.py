@@ -110,6 +110,7 @@ def run_files(
                     MODEL_SETTING if args.split_at_pauses is None else args.split_at_pauses
                 ),
                 return_cuts=True,
+                min_pause_s=MODEL_SETTING if args.min_pause is None else args.min_pause,
             )
             if waves
             else ([], [])

@@ -5,19 +5,66 @@ A piece is a slice of normalised samples with the part of its input it answers f
 starts fall on frame boundaries (multiples of the feature encoder's stride), so a stitched
 frame sees the same samples as in a single pass and differs only through the encoder's limited
 context. Pieces cut at pauses are normalised on their own, as a sentence the model heard in
-training would be.
+training would be. `chunk_settings` reads a model's settings for long inputs from its
+preprocessor config; the `resolve_*` functions check an argument or take the model's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 import numpy as np
 import torch
 
 from .segment import chunk_spans, pause_cuts
+
+DEFAULT_CHUNK_LENGTH_S = 30.0  # for models whose preprocessor_config.json names none
+DEFAULT_MIN_PAUSE_S = 0.25
+MODEL_SETTING = "model"  # a long-input argument meaning: the model's own setting
+
+
+def chunk_settings(config: Mapping[str, Any]) -> tuple[float | None, bool, float]:
+    """A feature extractor config's settings for long inputs: `chunk_length_s` (seconds; 0 or
+    null: never chunk; absent: 30), `split_at_pauses` (absent: false) and `min_pause_s` (the
+    shortest pause cut at; absent: 0.25)."""
+    return (
+        resolve_chunk_length(config.get("chunk_length_s", DEFAULT_CHUNK_LENGTH_S)),
+        resolve_split(config.get("split_at_pauses", False)),
+        resolve_min_pause(config.get("min_pause_s", DEFAULT_MIN_PAUSE_S)),
+    )
+
+
+def resolve_split(value: Any, pipe: Any = None) -> bool:
+    """`split_at_pauses`: True, False, or "model" for `pipe`'s own setting."""
+    if value == MODEL_SETTING and pipe is not None:
+        return pipe.split_at_pauses
+    if not isinstance(value, bool):
+        raise ValueError(f"split_at_pauses must be true or false, got {value!r}")
+    return value
+
+
+def resolve_chunk_length(value: Any, pipe: Any = None) -> float | None:
+    """A chunk length in seconds, or None for never: `value` is seconds (0 or None: never) or
+    "model" for `pipe`'s own setting."""
+    if value == MODEL_SETTING and pipe is not None:
+        return pipe.chunk_length_s
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"chunk_length_s must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def resolve_min_pause(value: Any, pipe: Any = None) -> float:
+    """The shortest pause to cut at, in seconds, or "model" for `pipe`'s own setting."""
+    if value == MODEL_SETTING and pipe is not None:
+        return pipe.min_pause_s
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"min_pause_s must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -39,15 +86,17 @@ def plan_pieces(
     chunk: int,
     stride: int,
     split: bool,
+    min_pause_s: float = DEFAULT_MIN_PAUSE_S,
 ) -> tuple[list[Piece], list[int]]:
     """One input's pieces, and the frames where its pause pieces begin (after the first).
 
     `hop`: samples per output frame; `need`: the model's receptive field in samples; `chunk`,
     `stride`: chunk length and the overlap dropped at inner chunk edges, in samples (chunk 0:
-    never chunk); `split`: cut at pauses first (`segment.pause_cuts`)."""
+    never chunk); `split`: cut at pauses of `min_pause_s` or more first (`segment.pause_cuts`)."""
     pieces: list[Piece] = []
     cuts: list[int] = []
-    for a, b in pause_cuts(wav, sampling_rate, hop) if split else [(0, len(wav))]:
+    spans = pause_cuts(wav, sampling_rate, hop, min_pause_s=min_pause_s) if split else None
+    for a, b in spans or [(0, len(wav))]:
         # a piece is normalised alone; one before the end takes the samples after it that its
         # last frame needs (receptive field - hop), so its frames fill [a, b) exactly
         last = b == len(wav)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,22 @@ import torch
 
 from .audio import AudioError, load_audio
 from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode, join_results
-from .pieces import Piece, plan_pieces, run_pieces, stitch
+from .pieces import (
+    MODEL_SETTING,
+    Piece,
+    chunk_settings,
+    plan_pieces,
+    resolve_chunk_length,
+    resolve_min_pause,
+    resolve_split,
+    run_pieces,
+    stitch,
+)
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
 LM_FOLDER = "language_model"  # a model folder's n-gram LM: an ARPA/KenLM file + attrs.json
 LM_SUFFIXES = (".arpa", ".arpa.gz", ".bin", ".binary")
 DEFAULT_LM_BEAM = 32
-DEFAULT_CHUNK_LENGTH_S = 30.0  # for models whose preprocessor_config.json names none
-MODEL_SETTING = "model"  # chunk_length_s / split_at_pauses argument: the model's own setting
 
 
 @dataclass
@@ -99,35 +107,10 @@ class ASRPipeline:
         """Whether the model cuts long inputs at pauses first (`chunk_settings`)."""
         return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[1]
 
-
-def chunk_settings(config: Mapping[str, Any]) -> tuple[float | None, bool]:
-    """A feature extractor config's settings for long inputs: `chunk_length_s` (seconds; 0 or
-    null: never chunk; absent: 30) and `split_at_pauses` (absent: false)."""
-    return (
-        resolve_chunk_length(config.get("chunk_length_s", DEFAULT_CHUNK_LENGTH_S)),
-        resolve_split(config.get("split_at_pauses", False)),
-    )
-
-
-def resolve_split(value: Any, pipe: ASRPipeline | None = None) -> bool:
-    """`split_at_pauses`: True, False, or "model" for `pipe`'s own setting."""
-    if value == MODEL_SETTING and pipe is not None:
-        return pipe.split_at_pauses
-    if not isinstance(value, bool):
-        raise ValueError(f"split_at_pauses must be true or false, got {value!r}")
-    return value
-
-
-def resolve_chunk_length(value: Any, pipe: ASRPipeline | None = None) -> float | None:
-    """A chunk length in seconds, or None for never: `value` is seconds (0 or None: never) or
-    "model" for `pipe`'s own setting."""
-    if value == MODEL_SETTING and pipe is not None:
-        return pipe.chunk_length_s
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"chunk_length_s must be a positive number of seconds, got {value!r}")
-    return float(value)
+    @property
+    def min_pause_s(self) -> float:
+        """The shortest pause the model cuts at (`chunk_settings`)."""
+        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[2]
 
 
 def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
@@ -152,7 +135,7 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
         model_dir=str(path),
     )
     try:
-        _ = pipe.chunk_length_s, pipe.split_at_pauses  # a bad setting fails here, naming the file
+        _ = pipe.chunk_length_s, pipe.split_at_pauses, pipe.min_pause_s  # a bad one fails here
     except ValueError as e:
         raise ValueError(f"{path}: preprocessor_config.json: {e}") from None
     return pipe
@@ -239,14 +222,17 @@ def transcribe_arrays(
     stride_s: float | None = None,
     split_at_pauses: bool | str = MODEL_SETTING,
     return_cuts: bool = False,
+    min_pause_s: float | str = MODEL_SETTING,
 ) -> list[np.ndarray] | tuple[list[np.ndarray], list[list[int]]]:
     """Log-probabilities (frames, vocab) per waveform (already at the model's rate), cut at
-    pauses if `split_at_pauses`, and in chunks (`chunk_length_s`: seconds, None for never);
-    "model" for either: the model's own setting. With `return_cuts`, also each waveform's
-    pause cuts as frame indices, for `decode_logprobs(cuts=...)`."""
+    pauses of at least `min_pause_s` seconds if `split_at_pauses`, and in chunks
+    (`chunk_length_s`: seconds, None for never); "model" for any: the model's own setting.
+    With `return_cuts`, also each waveform's pause cuts as frame indices, for
+    `decode_logprobs(cuts=...)`."""
     sr, hop = pipe.sampling_rate, pipe.samples_per_frame
     chunk_length_s = resolve_chunk_length(chunk_length_s, pipe)
     split = resolve_split(split_at_pauses, pipe)
+    min_pause_s = resolve_min_pause(min_pause_s, pipe)
     need = pipe.model.config.receptive_field
     chunk = int(round((chunk_length_s or 0) * sr / hop)) * hop
     if stride_s is None:
@@ -264,7 +250,7 @@ def transcribe_arrays(
             raise AudioError(f"audio of {len(wav)} samples is shorter than the model's {need}")
         more, cuts = plan_pieces(
             wav, item, normalise, sampling_rate=sr, hop=hop, need=need, chunk=chunk,
-            stride=stride, split=split,
+            stride=stride, split=split, min_pause_s=min_pause_s,
         )  # fmt: skip
         pieces += more
         cut_frames.append(cuts)
@@ -333,6 +319,7 @@ def transcribe(
     chunk_length_s: float | str | None = MODEL_SETTING,
     stride_s: float | None = None,
     split_at_pauses: bool | str = MODEL_SETTING,
+    min_pause_s: float | str = MODEL_SETTING,
     beam_size: int | None = None,
     lm: Any = None,
     hotwords: Iterable[str] = (),
@@ -352,7 +339,8 @@ def transcribe(
         stride_s: overlap dropped at each inner chunk edge; default chunk_length_s / 6.
         split_at_pauses: first cut long inputs in the middle of their pauses, each piece run on
             its own; "model": the model's own (`split_at_pauses` in its processor config, else
-            False).
+            False). min_pause_s: the shortest pause cut at (seconds); "model": the model's
+            `min_pause_s`, else 0.25.
         beam_size: 1 for greedy decoding; more for CTC prefix beam search. None: 1, or the
             language model's beam size (32 unless its attrs.json says otherwise).
         lm: n-gram LM (ARPA, or KenLM binary with kenlm installed) for beam search; None: the
@@ -393,6 +381,7 @@ def transcribe(
         stride_s=stride_s,
         split_at_pauses=split_at_pauses,
         return_cuts=True,
+        min_pause_s=min_pause_s,
     )
     decoding = decoding_for(pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp)
     out = []
