@@ -14,9 +14,10 @@ file (pauses included) at 20 dB below its speech.
 
 With `--model`, the model transcribes the long files at each chunk length, cut at pauses first
 or not (`--split-at-pauses no|yes|both`), with its own decoding (its language model if it has
-one), and prints WER and CER; `--install` writes the best (by WER) into the model's processor
-config as `chunk_length_s` and `split_at_pauses`, which `w2vc transcribe`, `w2vc evaluate` and
-`transcribe()` use when not told otherwise.
+one), and prints WER and CER (`--min-pauses 0.15,0.25,0.4`: the shortest pauses cut at, each
+scored); `--install` writes the best (by WER) into the model's processor config as
+`chunk_length_s`, `split_at_pauses` (and `min_pause_s`), which `w2vc transcribe`,
+`w2vc evaluate` and `transcribe()` use when not told otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import os
 import sys
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -77,13 +79,15 @@ def join(
 
 
 def score_settings(
-    model: str, manifest: str, lengths: list[float], splits: list[bool], batch_size: int = 8
-) -> list[tuple[float, bool, float, float]]:
-    """(chunk length, split at pauses, WER %, CER %) of `model` on `manifest` for each chunk
-    length (0: none) and pause setting."""
+    model: str, manifest: str, lengths: list[float], splits: list, batch_size: int = 8
+) -> list[tuple[float, Any, float, float]]:
+    """(chunk length, pause setting, WER %, CER %) of `model` on `manifest` for each chunk
+    length (0: none) and pause setting: False (no cuts), True (cut at the model's shortest
+    pause) or a shortest pause in seconds."""
     import jiwer
 
     from wav2vec2_conformer.transcribe import (
+        MODEL_SETTING,
         decode_texts,
         decoding_for,
         load_pipeline,
@@ -103,7 +107,8 @@ def score_settings(
                 waves,
                 batch_size=batch_size,
                 chunk_length_s=seconds,
-                split_at_pauses=split,
+                split_at_pauses=split is not False,
+                min_pause_s=MODEL_SETTING if isinstance(split, bool) else split,
                 return_cuts=True,
             )
             hyps = [normalise(t) for t in decode_texts(pipe, logps, cuts, decoding)]
@@ -113,8 +118,11 @@ def score_settings(
     return results
 
 
-def describe(seconds: float, split: bool) -> str:
-    return f"chunk length {seconds:g} s{', split at pauses' if split else ''}"
+def describe(seconds: float, split: Any) -> str:
+    pauses = "" if split is False else ", split at pauses"
+    if not isinstance(split, bool):
+        pauses += f" of {split:g} s or more"
+    return f"chunk length {seconds:g} s{pauses}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,6 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         help="cut the files at their pauses first (both: score each length both ways)",
     )
     p.add_argument(
+        "--min-pauses",
+        type=lambda text: [float(x) for x in text.split(",")],
+        help="shortest pauses cut at, seconds, comma-separated (default: the model's)",
+    )
+    p.add_argument(
         "--install",
         action="store_true",
         help="write the best as --model's chunk_length_s (and split_at_pauses)",
@@ -149,17 +162,23 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--install needs --model")
     if any(x < 0 for x in args.chunk_lengths):
         p.error("--chunk-lengths must be seconds >= 0")
+    if args.min_pauses and (args.split_at_pauses == "no" or min(args.min_pauses) <= 0):
+        p.error("--min-pauses must be seconds > 0, with --split-at-pauses yes or both")
     rows = join(args.manifest, args.out, args.per_file, args.pause, args.noise_snr)
     manifest = os.path.join(args.out, "long.tsv")
     print(f"wrote {len(rows)} files and {manifest}")
     if args.model:
-        splits = {"no": [False], "yes": [True], "both": [False, True]}[args.split_at_pauses]
+        cuts = args.min_pauses or [True]
+        splits = {"no": [False], "yes": cuts, "both": [False, *cuts]}[args.split_at_pauses]
         results = score_settings(args.model, manifest, args.chunk_lengths, splits)
         seconds, split, wer, cer = min(results, key=lambda r: (r[2], r[3]))
         print(f"best: {describe(seconds, split)}: WER {wer:.2f}% CER {cer:.2f}%")
         if args.install:
-            update_saved_config(args.model, chunk_length_s=seconds or None, split_at_pauses=split)
-            print(f"installed chunk_length_s {seconds or None}, split_at_pauses {split}")
+            values = dict(chunk_length_s=seconds or None, split_at_pauses=split is not False)
+            if not isinstance(split, bool):
+                values["min_pause_s"] = split
+            update_saved_config(args.model, **values)
+            print("installed " + ", ".join(f"{k} {v}" for k, v in values.items()))
 
 
 if __name__ == "__main__":

@@ -537,3 +537,14 @@ def test_long_form_scores_chunk_lengths_and_installs_the_best(tmp_path, capsys):
     assert (pipe.chunk_length_s, pipe.split_at_pauses) == (best[0] or None, best[1])
     with pytest.raises(SystemExit):
         long_form.main([*args, "--install"])  # --install needs --model
+    # the shortest pause cut at as a third axis
+    long_form.main(
+        [*cmd[:-1], "yes", "--chunk-lengths", "3", "--min-pauses", "0.2,0.5", "--install"]
+    )
+    out = capsys.readouterr().out
+    assert "chunk length 3 s, split at pauses of 0.2 s or more: WER" in out
+    assert "chunk length 3 s, split at pauses of 0.5 s or more: WER" in out
+    best = float(re.search(r"best: chunk length 3 s, split at pauses of ([\d.]+) s", out)[1])
+    assert load_pipeline(model).min_pause_s == best
+    with pytest.raises(SystemExit):
+        long_form.main([*cmd[:-1], "no", "--min-pauses", "0.2"])  # no cuts to set
