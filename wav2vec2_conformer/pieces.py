@@ -51,19 +51,20 @@ def resolve_chunk_length(value: Any, pipe: Any = None) -> float | None:
     "model" for `pipe`'s own setting."""
     if value == MODEL_SETTING and pipe is not None:
         return pipe.chunk_length_s
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"chunk_length_s must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return None if value is None or value == 0 else seconds(value, "chunk_length_s")
 
 
 def resolve_min_pause(value: Any, pipe: Any = None) -> float:
     """The shortest pause to cut at, in seconds, or "model" for `pipe`'s own setting."""
     if value == MODEL_SETTING and pipe is not None:
         return pipe.min_pause_s
+    return seconds(value, "min_pause_s")
+
+
+def seconds(value: Any, name: str) -> float:
+    """`value` as a positive number of seconds, or a ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"min_pause_s must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 

@@ -98,19 +98,22 @@ class ASRPipeline:
         return self.model.config.inputs_to_logits_ratio
 
     @property
+    def long_input_settings(self) -> tuple[float | None, bool, float]:
+        """The model's chunk length, whether it cuts at pauses, and its shortest pause
+        (`chunk_settings` of its feature extractor config)."""
+        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))
+
+    @property
     def chunk_length_s(self) -> float | None:
-        """The model's chunk length for long inputs (`chunk_settings`)."""
-        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[0]
+        return self.long_input_settings[0]
 
     @property
     def split_at_pauses(self) -> bool:
-        """Whether the model cuts long inputs at pauses first (`chunk_settings`)."""
-        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[1]
+        return self.long_input_settings[1]
 
     @property
     def min_pause_s(self) -> float:
-        """The shortest pause the model cuts at (`chunk_settings`)."""
-        return chunk_settings(getattr(self.processor.feature_extractor, "extra", {}))[2]
+        return self.long_input_settings[2]
 
 
 def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
@@ -135,7 +138,7 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
         model_dir=str(path),
     )
     try:
-        _ = pipe.chunk_length_s, pipe.split_at_pauses, pipe.min_pause_s  # a bad one fails here
+        _ = pipe.long_input_settings  # a bad setting fails here, naming the file
     except ValueError as e:
         raise ValueError(f"{path}: preprocessor_config.json: {e}") from None
     return pipe
