@@ -49,7 +49,10 @@ def main() -> None:
     pipe = load_pipeline(args.models[0])  # for the vocabulary
     lm = load_lm(args.lm)
     decodings = [("greedy", Decoding())] + [
-        (f"LM a {a} b {b}", Decoding(256, lm, a, b, -10.0, (), -12.0))
+        (
+            f"LM a {a} b {b}",
+            Decoding(beam_size=256, lm=lm, alpha=a, beta=b, unk_offset=-10.0, token_min_logp=-12.0),
+        )
         for a, b in (map(float, ab.split(",")) for ab in args.ab)
     ]
 
