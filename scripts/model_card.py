@@ -414,6 +414,7 @@ def main() -> None:
         unk_offset=f"{lm['unk_score_offset']:g}",
         beam=lm["beam_size"],
         token_min=f"{lm.get('token_min_logp', DEFAULT_TOKEN_MIN_LOGP):g}",
+        blank=f"{lm.get('blank_offset', 0.0):g}",
         chunk_length=f"{chunk_length or 0:g}",
         split_at_pauses=json.dumps(split_at_pauses),
     )

@@ -16,6 +16,7 @@ from wav2vec2_conformer.decoding import (
     WordTiming,
     align,
     greedy_decode,
+    shift_blank,
 )
 
 # ---------------------------------------------------------------- vocabulary
@@ -69,6 +70,21 @@ def test_vocab_rejects_inconsistent_descriptions(make, message):
 )
 def test_greedy_text(frames, text):
     assert greedy_decode(peaky(frames), VOCAB).text == text
+
+
+def test_shift_blank_moves_mass_between_the_blank_and_the_letters():
+    # "H" then a frame where the blank narrowly beats "I", then "S"
+    lp = probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9})
+    assert greedy_decode(lp, VOCAB).text == "HS"
+    assert shift_blank(lp, VOCAB.blank_id, 0.0) is lp  # no offset: untouched
+    lower = shift_blank(lp, VOCAB.blank_id, -0.5)
+    assert np.allclose(np.exp(lower).sum(axis=1), 1.0)  # frames stay distributions
+    assert lower[1, VOCAB.blank_id] < lp[1, VOCAB.blank_id] and lower[1, ID["I"]] > lp[1, ID["I"]]
+    assert np.allclose(lp, probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9}))  # a copy
+    assert greedy_decode(lower, VOCAB).text == "HIS"
+    assert greedy_decode(shift_blank(lp, VOCAB.blank_id, 0.5), VOCAB).text == "HS"
+    with pytest.raises(ValueError, match="blank_offset must be a finite number"):
+        shift_blank(lp, VOCAB.blank_id, float("nan"))
 
 
 def test_greedy_timestamps_in_frames_and_seconds():

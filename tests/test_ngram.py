@@ -16,7 +16,7 @@ from test_transcribe import SR, make_model_dir, speechlike
 
 from wav2vec2_conformer.beam_search import beam_search_decode
 from wav2vec2_conformer.cli import main
-from wav2vec2_conformer.decoding import greedy_decode
+from wav2vec2_conformer.decoding import greedy_decode, shift_blank
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
 from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe, transcribe_arrays
 
@@ -173,6 +173,20 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert "token_min_logp must be <= 0" in capsys.readouterr().err
     assert main(["transcribe", str(wav), "--model", str(model), "--no-lm"]) == 0
     assert capsys.readouterr().out.strip() == greedy_decode(logp, pipe.vocab).text
+    # blank_offset: attrs.json's, overridden by the option and by transcribe()'s argument
+    assert decoding_for(pipe).blank_offset == 0.0
+    shifted = shift_blank(logp, pipe.vocab.blank_id, -3.0)
+    eager = beam_search_decode(shifted, pipe.vocab, token_min_logp=-12, **settings).text
+    assert eager != want
+    (folder / "attrs.json").write_text(json.dumps({**attrs, "blank_offset": -3.0}))
+    assert decoding_for(pipe).blank_offset == -3.0
+    assert transcribe(str(wav), model=pipe).text == eager
+    assert transcribe(str(wav), model=pipe, blank_offset=0.0).text == want
+    assert main(["transcribe", str(wav), "--model", str(model), "--blank-offset", "0"]) == 0
+    assert capsys.readouterr().out.strip() == want
+    args = ["transcribe", str(wav), "--model", str(model), "--no-lm", "--blank-offset", "-3"]
+    assert main(args) == 0  # without an LM, too
+    assert capsys.readouterr().out.strip() == greedy_decode(shifted, pipe.vocab).text
 
 
 @pytest.mark.parametrize("order", [2, 3])

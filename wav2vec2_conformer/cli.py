@@ -186,6 +186,12 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
         help="beam search: a token less likely than this (natural log) at a frame starts no new "
         "prefix (default: the model's LM settings, else -5)",
     )
+    p.add_argument(
+        "--blank-offset",
+        type=float,
+        help="added to the blank's log-prob in every frame before decoding; negative: fewer "
+        "letters dropped (default: the model's LM settings, else 0)",
+    )
     p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
 

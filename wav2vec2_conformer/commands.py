@@ -38,7 +38,14 @@ def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
     pipe = load_pipeline(args.model)
     lm = False if args.no_lm else args.lm
     decoding = decoding_for(
-        pipe, args.beam_size, lm, args.hotword, args.alpha, args.beta, args.token_min_logp
+        pipe,
+        args.beam_size,
+        lm,
+        args.hotword,
+        args.alpha,
+        args.beta,
+        args.token_min_logp,
+        args.blank_offset,
     )
     return pipe, decoding
 

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from .audio import AudioError, load_audio
-from .decoding import CTCVocab, DecodeResult, WordTiming, greedy_decode, join_results
+from .decoding import (
+    CTCVocab,
+    DecodeResult,
+    WordTiming,
+    greedy_decode,
+    join_results,
+    shift_blank,
+)
 from .pieces import (
     MODEL_SETTING,
     Piece,
@@ -149,7 +156,8 @@ class Decoding:
     """How log-probabilities become text: greedy (beam_size 1, no LM, no hotwords) or CTC prefix
     beam search with an n-gram LM (weights alpha, beta, unk_offset; None: the search's
     defaults) and hotwords. `token_min_logp`: how likely a token must be at a frame to start new
-    prefixes (None: the search's default)."""
+    prefixes (None: the search's default). `blank_offset`: added to the blank's log-prob in every
+    frame (renormalised) before decoding; negative: fewer letters dropped (`shift_blank`)."""
 
     beam_size: int = 1
     lm: Any = None  # a loaded LM (`lm.load_lm`)
@@ -158,13 +166,14 @@ class Decoding:
     unk_offset: float | None = None
     hotwords: tuple[str, ...] = ()
     token_min_logp: float | None = None
+    blank_offset: float = 0.0
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """(LM file, attrs) of `model_dir/language_model/`, or None when it has none.
 
     attrs.json holds the decoding settings tuned for it: alpha, beta, unk_score_offset,
-    beam_size and token_min_logp (the names pyctcdecode uses)."""
+    beam_size and token_min_logp (the names pyctcdecode uses), and blank_offset (ours)."""
     folder = Path(model_dir) / LM_FOLDER
     if not folder.is_dir():
         return None
@@ -187,11 +196,12 @@ def decoding_for(
     alpha: float | None = None,
     beta: float | None = None,
     token_min_logp: float | None = None,
+    blank_offset: float | None = None,
 ) -> Decoding:
     """Decoding settings. `lm`: an LM path or loaded LM, False for none, or None for the model
     folder's language_model/ when it has one (with its attrs.json settings). `beam_size` None:
-    the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp` None: the
-    LM's (attrs), else the beam search's default."""
+    the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp` and
+    `blank_offset` None: the LM's (attrs), else the beam search's default and 0."""
     attrs: dict = {}
     if lm is None and pipe.model_dir is not None:
         found = model_language_model(pipe.model_dir)
@@ -200,7 +210,12 @@ def decoding_for(
     if lm is None or lm is False:
         if alpha is not None or beta is not None:
             raise ValueError("alpha and beta weight a language model, and none is in use")
-        return Decoding(beam_size or 1, hotwords=tuple(hotwords), token_min_logp=token_min_logp)
+        return Decoding(
+            beam_size or 1,
+            hotwords=tuple(hotwords),
+            token_min_logp=token_min_logp,
+            blank_offset=blank_offset or 0.0,
+        )
     if isinstance(lm, str | os.PathLike):
         from .lm import load_lm
 
@@ -213,6 +228,9 @@ def decoding_for(
         unk_offset=attrs.get("unk_score_offset"),
         hotwords=tuple(hotwords),
         token_min_logp=attrs.get("token_min_logp") if token_min_logp is None else token_min_logp,
+        blank_offset=float(
+            attrs.get("blank_offset", 0.0) if blank_offset is None else blank_offset
+        ),
     )
 
 
@@ -282,6 +300,7 @@ def decode_logprobs(
         ]
         return join_results(parts, spf)
     d = decoding
+    logp = shift_blank(logp, pipe.vocab.blank_id, d.blank_offset)
     if d.beam_size <= 1 and d.lm is None and not d.hotwords:
         return greedy_decode(logp, pipe.vocab, timestamps=timestamps, seconds_per_frame=spf)
     from .beam_search import beam_search_decode
@@ -330,6 +349,7 @@ def transcribe(
     alpha: float | None = None,
     beta: float | None = None,
     token_min_logp: float | None = None,
+    blank_offset: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe audio: a path, a 1-D array at the model's sampling rate, or a list of them.
 
@@ -351,8 +371,9 @@ def transcribe(
             favour.
         return_timestamps: None, "word" or "char" (words and characters, in seconds).
         alpha, beta: LM weight and per-word bonus; token_min_logp: how likely (natural log) a
-            token must be at a frame to start new prefixes. None: the model's
-            `language_model/attrs.json`, else the beam search's defaults.
+            token must be at a frame to start new prefixes; blank_offset: added to the blank's
+            log-prob in every frame before decoding (negative: fewer letters dropped). None:
+            the model's `language_model/attrs.json`, else the beam search's defaults (and 0).
     """
     if return_timestamps not in (None, "word", "char"):
         raise ValueError(
@@ -386,7 +407,9 @@ def transcribe(
         return_cuts=True,
         min_pause_s=min_pause_s,
     )
-    decoding = decoding_for(pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp)
+    decoding = decoding_for(
+        pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp, blank_offset
+    )
     out = []
     for wav, src, lp, cut in zip(waves, sources, logps, cuts, strict=True):
         res = decode_logprobs(pipe, lp, decoding, return_timestamps is not None, cut)

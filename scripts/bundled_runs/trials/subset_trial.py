@@ -1,10 +1,15 @@
 """Decoding trials on every third dev utterance (228), as in the model card's discussion.
 
     python scripts/bundled_runs/trials/subset_trial.py MODEL [MODEL2] [--lm LM] [--ab 0.7,1.5 ...]
+        [--blank-offsets 0 -0.5 ...] [--prior-scales 0 0.3 ...]
 
 Scores each model alone (greedy and with the LM at beam 256, token_min_logp -12, unknown-word
 offset -10) and, given two, the mean of their probabilities and of their log-probabilities
-(same frame rate, so the frames align). Log-probs are cached under runs/subset/.
+(same frame rate, so the frames align). `--blank-offsets` adds each offset to the blank's
+log-prob in every frame (the frame then renormalised) before decoding: a negative one makes the
+search less ready to drop a letter. `--prior-scales` subtracts that share of each token's log
+prior (its mean probability over the subset's frames) instead. Log-probs are cached under
+runs/subset/.
 """
 
 import argparse
@@ -28,6 +33,8 @@ def main() -> None:
     ap.add_argument("--dev", default="data/corpus/dev.tsv")
     ap.add_argument("--lm", default=BUNDLED_LM)
     ap.add_argument("--ab", nargs="+", default=["0.7,1.5"], help="alpha,beta pairs")
+    ap.add_argument("--blank-offsets", nargs="+", type=float, default=[0.0])
+    ap.add_argument("--prior-scales", nargs="+", type=float, default=[])
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = os.path.dirname(args.dev)
@@ -63,8 +70,20 @@ def main() -> None:
             print(f"{tag:40s} {name:16s} WER {wer:6.2f}% CER {cer:6.2f}%", flush=True)
 
     results = {m: logps(m) for m in args.models}
+    blank = pipe.vocab.blank_id
+
+    def shifted(lps, add: np.ndarray):
+        out = [lp + add for lp in lps]
+        return [lp - np.logaddexp.reduce(lp, axis=1, keepdims=True) for lp in out]
+
     for m, (lps, cuts) in results.items():
-        score(m, lps, cuts)
+        for by in args.blank_offsets:
+            add = np.zeros(lps[0].shape[1], dtype=lps[0].dtype)
+            add[blank] = by
+            score(f"{m} blank {by:+g}", shifted(lps, add), cuts)
+        log_prior = np.log(np.concatenate([np.exp(lp) for lp in lps]).mean(axis=0))
+        for k in args.prior_scales:
+            score(f"{m} prior {k:g}", shifted(lps, -k * log_prior), cuts)
     if len(args.models) == 2:
         (la, cuts), (lb, _) = results.values()
         pairs = list(zip(la, lb, strict=True))
