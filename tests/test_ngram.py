@@ -187,6 +187,8 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     args = ["transcribe", str(wav), "--model", str(model), "--no-lm", "--blank-offset", "-3"]
     assert main(args) == 0  # without an LM, too
     assert capsys.readouterr().out.strip() == greedy_decode(shifted, pipe.vocab).text
+    assert main(["transcribe", str(wav), "--model", str(model), "--blank-offset", "nan"]) != 0
+    assert "blank_offset must be a finite number" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("order", [2, 3])

@@ -9,6 +9,7 @@ on its own (and chunked if still long). `pieces.py` plans, batches and stitches 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,10 @@ class Decoding:
     hotwords: tuple[str, ...] = ()
     token_min_logp: float | None = None
     blank_offset: float = 0.0
+
+    def __post_init__(self) -> None:  # checked before the model runs, not after
+        if not math.isfinite(self.blank_offset):
+            raise ValueError(f"blank_offset must be a finite number, got {self.blank_offset}")
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
