@@ -21,10 +21,16 @@ import numpy as np
 import torch
 
 from wav2vec2_conformer.audio import load_audio
+from wav2vec2_conformer.decoding import shift_blank
 from wav2vec2_conformer.lm import load_lm
 from wav2vec2_conformer.transcribe import Decoding, decode_texts, load_pipeline, transcribe_arrays
 
 BUNDLED_LM = "wav2vec2_conformer/assets/model/language_model/lm.arpa.gz"
+
+
+def logsumexp(lp: np.ndarray) -> np.ndarray:
+    """Each frame's log normaliser, `[frame, 1]`."""
+    return np.logaddexp.reduce(lp, axis=1, keepdims=True)
 
 
 def main() -> None:
@@ -72,18 +78,13 @@ def main() -> None:
     results = {m: logps(m) for m in args.models}
     blank = pipe.vocab.blank_id
 
-    def shifted(lps, add: np.ndarray):
-        out = [lp + add for lp in lps]
-        return [lp - np.logaddexp.reduce(lp, axis=1, keepdims=True) for lp in out]
-
     for m, (lps, cuts) in results.items():
         for by in args.blank_offsets:
-            add = np.zeros(lps[0].shape[1], dtype=lps[0].dtype)
-            add[blank] = by
-            score(f"{m} blank {by:+g}", shifted(lps, add), cuts)
+            score(f"{m} blank {by:+g}", [shift_blank(lp, blank, by) for lp in lps], cuts)
         log_prior = np.log(np.concatenate([np.exp(lp) for lp in lps]).mean(axis=0))
         for k in args.prior_scales:
-            score(f"{m} prior {k:g}", shifted(lps, -k * log_prior), cuts)
+            moved = [lp - k * log_prior for lp in lps]
+            score(f"{m} prior {k:g}", [lp - logsumexp(lp) for lp in moved], cuts)
     if len(args.models) == 2:
         (la, cuts), (lb, _) = results.values()
         pairs = list(zip(la, lb, strict=True))
