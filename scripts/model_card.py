@@ -97,6 +97,9 @@ no cost when transcribing. Its folders were chosen on dev."""
 
 INIT_STAGE = re.compile(r"runs/stage(\d+)/")
 MODEL_DIR = re.compile(r"runs/stage(\d+)/(final|best)$")
+# Stages 2 and 3 started from the package's model folder while it held the previous stage's
+# model; later stages that name it (stage 26) started from what it ships, a --derived folder.
+PACKAGE_AS_PREVIOUS = range(2, 4)
 
 
 def init_source(
@@ -108,9 +111,10 @@ def init_source(
     """What stage `n` started from, in words, and the `--init` of its reproduce command: a
     folder made by a command of `derived` ({folder: (command, words)}), one of the `means`'
     folders, the stage its `init` names (`runs/stageK/...`), else the previous stage (stages 2
-    and 3 named the package's model folder, which held the previous stage's model then)."""
+    and 3 named the package's model folder, which held the previous stage's model then:
+    `PACKAGE_AS_PREVIOUS`)."""
     init = str(options.get("init", "")).rstrip("/")
-    if derived and init in derived:
+    if derived and init in derived and n not in PACKAGE_AS_PREVIOUS:
         return derived[init][1], init
     if init in {m.folder for m in means}:
         return f"the mean's weights (`{init}`)", init

@@ -196,6 +196,17 @@ def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_pa
     assert "--init runs/mean \\\n" in commands and "--init runs/deep \\\n" in commands
 
 
+def test_model_card_package_folder_is_the_previous_stage_early_and_derived_later():
+    card = load_script("model_card")
+    package = {"init": "wav2vec2_conformer/assets/model"}
+    derived = {package["init"]: ("# the shipped folder", "the shipped weights")}
+    # stages 2 and 3 named the package's folder while it held the previous stage's model
+    assert card.init_source(package, 2, derived) == ("stage 1's weights", "runs/bundled/final")
+    assert card.init_source(package, 3, derived) == ("stage 2's weights", "runs/stage2/final")
+    # later ones started from what it ships, which --derived describes
+    assert card.init_source(package, 26, derived) == ("the shipped weights", package["init"])
+
+
 def test_model_card_two_means_one_of_a_stage_and_a_derived_folder(tmp_path):
     card = load_script("model_card")
     stages = write_stages(tmp_path, ["runs/stage1/final", "runs/stage1/final", "runs/mean"])
