@@ -64,7 +64,8 @@ def resolve_model_dir(path: str | os.PathLike) -> str:
     except Exception as e:  # network errors, missing repo, offline mode
         reason = " ".join(str(e).split())[:300]  # hub errors span several lines
         raise CheckpointError(
-            f"{path}: could not download from the hub ({type(e).__name__}: {reason})"
+            f"{path}: no such local directory, and could not download it from the hub "
+            f"({type(e).__name__}: {reason})"
         ) from None
 
 
