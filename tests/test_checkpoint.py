@@ -179,7 +179,7 @@ def test_corrupt_checkpoints_give_one_line_errors(damage, pattern, tmp_path):
         (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match=pattern) as e:
         w.Wav2Vec2ConformerForCTC.from_pretrained(tmp_path)
-    assert "\n" not in str(e.value) and "no such local directory" in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 def test_missing_directory_and_hub_id_without_network(tmp_path):
