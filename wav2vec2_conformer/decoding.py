@@ -270,14 +270,19 @@ def fold_specials(lp: np.ndarray, vocab: CTCVocab) -> np.ndarray:
     return lp
 
 
+def check_blank_offset(offset: float) -> float:
+    """`offset` if it is a finite number, else a ValueError naming it."""
+    if not np.isfinite(offset):
+        raise ValueError(f"blank_offset must be a finite number, got {offset}")
+    return offset
+
+
 def shift_blank(lp: np.ndarray, blank_id: int, offset: float) -> np.ndarray:
     """`[frame, vocab]` log-probs with `offset` added to the blank's in every frame, each frame
     renormalised. A negative offset makes a decoder readier to emit a letter where the model
     hesitates between it and the blank (a weak model's beam search drops letters otherwise)."""
-    if offset == 0.0:
+    if check_blank_offset(offset) == 0.0:
         return lp
-    if not np.isfinite(offset):
-        raise ValueError(f"blank_offset must be a finite number, got {offset}")
     lp = np.array(lp, dtype=np.result_type(lp.dtype, np.float32))  # a copy
     lp[:, blank_id] += offset
     return lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)

@@ -9,7 +9,6 @@ on its own (and chunked if still long). `pieces.py` plans, batches and stitches 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from .decoding import (
     CTCVocab,
     DecodeResult,
     WordTiming,
+    check_blank_offset,
     greedy_decode,
     join_results,
     shift_blank,
@@ -170,8 +170,7 @@ class Decoding:
     blank_offset: float = 0.0
 
     def __post_init__(self) -> None:  # checked before the model runs, not after
-        if not math.isfinite(self.blank_offset):
-            raise ValueError(f"blank_offset must be a finite number, got {self.blank_offset}")
+        check_blank_offset(self.blank_offset)
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
