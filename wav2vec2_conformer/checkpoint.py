@@ -25,6 +25,7 @@ import torch
 
 from .config import Wav2Vec2ConformerConfig
 from .fileio import atomic_path, atomic_write_text
+from .quantize import dequantize_state, quantize_state
 
 logger = logging.getLogger("wav2vec2_conformer")
 
@@ -85,7 +86,16 @@ def _read_weight_file(path: str) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict(model_dir: str) -> dict[str, torch.Tensor]:
-    """All tensors of a checkpoint directory (safetensors preferred, then .bin; sharded or not)."""
+    """All tensors of a checkpoint directory (safetensors preferred, then .bin; sharded or not),
+    int8-stored weights turned back into float32 (`quantize.dequantize_state`)."""
+    state = _read_state_dict(model_dir)
+    try:
+        return dequantize_state(state)
+    except ValueError as e:
+        raise CheckpointError(f"{model_dir}: {e}") from None
+
+
+def _read_state_dict(model_dir: str) -> dict[str, torch.Tensor]:
     for name in (SAFE_WEIGHTS, BIN_WEIGHTS):
         single = os.path.join(model_dir, name)
         index = single + ".index.json"
@@ -258,13 +268,18 @@ def save_pretrained(
     """Write config.json and the weights in HF layout; every file is written atomically.
 
     `dtype` (e.g. torch.float16) stores the floating weights in that type, half the bytes of
-    float32; loading casts them back to the model's type."""
+    float32; loading casts them back to the model's type. torch.int8 stores the large weight
+    matrices as int8 with per-channel scales and the rest as float16 (`quantize`)."""
     path = os.fspath(path)
     os.makedirs(path, exist_ok=True)
     config = model.config
     config.extra["architectures"] = [type(model).__name__]
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if dtype is not None:
+    config.extra.pop("quantization", None)
+    if dtype == torch.int8:
+        state = quantize_state(state)
+        config.extra["quantization"] = "int8 per output channel"  # see quantize.py
+    elif dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     stored = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
     config.extra["dtype"] = str(stored).removeprefix("torch.")  # what the weights are stored as

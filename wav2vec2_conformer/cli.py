@@ -8,7 +8,7 @@ import os
 import sys
 
 EXIT_ERROR = 1
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = ("float32", "float16", "bfloat16", "int8")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -24,6 +24,7 @@ def _info(args: argparse.Namespace) -> int:
         f"model:        {model_dir}",
         f"architecture: {cls.__name__}",
         f"parameters:   {model.num_parameters():,}",
+        "stored as:    " + (c.extra.get("quantization") or c.extra.get("dtype") or "float32"),
         f"encoder:      {c.num_hidden_layers} conformer layers, width {c.hidden_size}, "
         f"{c.num_attention_heads} heads, ffn {c.intermediate_size}, "
         f"positions {c.position_embeddings_type}",
@@ -285,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     avg.add_argument(
         "--dtype",
         choices=DTYPES,
-        help="store the weights as this type (float16: half the bytes; loading casts back)",
+        help="store the weights as this type (float16: half the bytes; int8: the large weight "
+        "matrices as 8-bit integers with per-channel scales, about half again; loading casts "
+        "back to float32)",
     )
     avg.set_defaults(func=_average)
 

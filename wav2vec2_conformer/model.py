@@ -94,14 +94,14 @@ class Wav2Vec2ConformerPreTrainedModel(nn.Module):
         path: str | os.PathLike,
         safe_serialization: bool = True,
         max_shard_size: int | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         """Write config.json and model.safetensors (or pytorch_model.bin), atomically; with
-        `max_shard_size` (bytes), sharded files plus an index."""
+        `max_shard_size` (bytes), sharded files plus an index; with `dtype`, the weights stored
+        in that type (torch.float16, or torch.int8: `quantize`)."""
         from .checkpoint import save_pretrained
 
-        save_pretrained(
-            self, path, safe_serialization=safe_serialization, max_shard_size=max_shard_size
-        )
+        save_pretrained(self, path, safe_serialization, max_shard_size, dtype)
 
     # ------------------------------------------------------------------ helpers
     @property
