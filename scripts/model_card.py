@@ -50,6 +50,7 @@ from card_tables import (  # noqa: E402
 from wav2vec2_conformer.beam_search import DEFAULT_TOKEN_MIN_LOGP  # noqa: E402
 from wav2vec2_conformer.feature_extraction import load_feature_extractor_dict  # noqa: E402
 from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+from wav2vec2_conformer.quantize import SCALE_SUFFIX  # noqa: E402
 from wav2vec2_conformer.transcribe import chunk_settings, model_language_model  # noqa: E402
 
 STAGE = """### Stage {n}: {title}{shipped}
@@ -338,7 +339,9 @@ def main() -> None:
     weights = os.path.join(args.model, "model.safetensors")
     size = os.path.getsize(weights) / 2**20
     with safe_open(weights, "pt") as f:
-        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+        params = sum(  # an int8 folder's scales are not parameters
+            math.prod(f.get_slice(k).get_shape()) for k in f.keys() if not k.endswith(SCALE_SUFFIX)
+        )
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
