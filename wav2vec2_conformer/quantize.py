@@ -27,12 +27,7 @@ QMAX = 127
 
 def quantizable(key: str, value: torch.Tensor) -> bool:
     """Whether `value` is stored as int8: a floating weight of 2+ dims and enough entries."""
-    return (
-        value.is_floating_point()
-        and value.dim() >= 2
-        and value.numel() >= MIN_ELEMENTS
-        and not key.endswith(SCALE_SUFFIX)
-    )
+    return value.is_floating_point() and value.dim() >= 2 and value.numel() >= MIN_ELEMENTS
 
 
 def quantize_tensor(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +61,7 @@ def quantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def dequantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Undo `quantize_state`'s int8 pairs (float32 weights); a state without any is returned
     as it is."""
-    scales = {k[: -len(SCALE_SUFFIX)] for k in state if k.endswith(SCALE_SUFFIX)}
+    scales = {k.removesuffix(SCALE_SUFFIX) for k in state if k.endswith(SCALE_SUFFIX)}
     bare = [k for k, v in state.items() if v.dtype == torch.int8 and k not in scales]
     if bare:
         raise ValueError(f"int8 weights without scales ({SCALE_SUFFIX}): {', '.join(bare[:3])}")
@@ -75,8 +70,9 @@ def dequantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.endswith(SCALE_SUFFIX):
-            if key[: -len(SCALE_SUFFIX)] not in state:
-                raise ValueError(f"int8 scales {key} have no weight {key[: -len(SCALE_SUFFIX)]}")
+            weight = key.removesuffix(SCALE_SUFFIX)
+            if weight not in state:
+                raise ValueError(f"int8 scales {key} have no weight {weight}")
             continue
         if key in scales:
             if value.dtype != torch.int8:
