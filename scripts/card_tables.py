@@ -76,13 +76,14 @@ def dev_curve(metrics: list[dict]) -> str:
 class Mean:
     """The element-wise mean of model folders (`w2vc average`) made after stage `after`, kept
     in runs/`name`; `title` names its results row, `why` (default: the model soup's rationale)
-    opens its section."""
+    opens its section; `dtype`: how `w2vc average --dtype` stored it (default: float32)."""
 
     name: str
     after: int
     title: str
     inputs: list[str]
     why: str = ""
+    dtype: str = ""
 
     @property
     def folder(self) -> str:

@@ -165,6 +165,7 @@ def mean_section(
         "w2vc average "
         + " \\\n    ".join(mean.inputs)
         + f" \\\n    --out {mean.folder}"
+        + (f" --dtype {mean.dtype}" if mean.dtype else "")
         + ("  # the shipped weights\n" if shipped else "\n")
     )
     return section, command
@@ -229,7 +230,10 @@ def stage_sections(
             command += AVERAGE.format(n=n, k=average)
         blocks.append(((n, 0), section, command, [init]))
     for k, mean in enumerate(means, 1):
-        section, command = mean_section(mean, dev_rows, shipped == mean.name, derived)
+        earlier = {m.folder: ("", f"the mean {m.name} above") for m in means[: k - 1]}
+        section, command = mean_section(
+            mean, dev_rows, shipped == mean.name, {**(derived or {}), **earlier}
+        )
         blocks.append(((mean.after, k), section, command, mean.inputs))
     sections, commands, made = [], [], set()
     for _, section, command, needs in sorted(blocks, key=lambda b: b[0]):
@@ -291,6 +295,14 @@ def main() -> None:
         help="the paragraph that opens mean NAME's section (default: the model soup's case)",
     )
     p.add_argument(
+        "--mean-dtype",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "DTYPE"),
+        help="mean NAME was stored as DTYPE (`w2vc average --dtype`; default float32)",
+    )
+    p.add_argument(
         "--shipped",
         metavar="ID",
         help="the shipped model: a stage's number or a mean's NAME (default: the last --mean, "
@@ -321,7 +333,7 @@ def main() -> None:
     )
     p.add_argument(
         "--store-dtype",
-        choices=("float16", "bfloat16"),
+        choices=("float16", "bfloat16", "int8"),
         help="the shipped weights are stored as this type (`w2vc average --dtype` into "
         f"{STORED_DIR})",
     )
@@ -352,8 +364,11 @@ def main() -> None:
             p.error(f"--mean {' '.join(fields)}: needs NAME AFTER TITLE DIR [DIR ...]")
         name, after, title, *inputs = fields
         means.append(Mean(name, int(after), title, inputs, why.pop(name, "")))
-    if why:
-        p.error(f"--mean-why {', '.join(why)}: no such --mean")
+    dtypes = dict(args.mean_dtype)
+    for mean in means:
+        mean.dtype = dtypes.pop(mean.name, "")
+    if why or dtypes:
+        p.error(f"--mean-why/--mean-dtype {', '.join([*why, *dtypes])}: no such --mean")
     if means and args.average:
         p.error("--mean and --average exclude each other")
     try:
@@ -389,7 +404,11 @@ def main() -> None:
         eval_utts=voices_json["eval"]["utterances"],
         eval_voices=", ".join(sorted(voices_json["eval"]["voices"])),
         size_mb=size,
-        dtype=model_cfg.get("dtype", "float32"),
+        dtype=(
+            f"{model_cfg['quantization']}, the rest {model_cfg.get('dtype', 'float32')}"
+            if model_cfg.get("quantization")
+            else model_cfg.get("dtype", "float32")
+        ),
         params_m=params / 1e6,
         hidden=model_cfg["hidden_size"],
         layers=model_cfg["num_hidden_layers"],

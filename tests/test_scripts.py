@@ -196,6 +196,23 @@ def test_model_card_later_stages_start_from_the_mean_and_a_derived_folder(tmp_pa
     assert "--init runs/mean \\\n" in commands and "--init runs/deep \\\n" in commands
 
 
+def test_model_card_mean_of_an_earlier_mean_stored_as_int8(tmp_path):
+    card = load_script("model_card")
+    stages = write_stages(tmp_path, ["runs/stage1/final", "runs/first"])
+    first = card.Mean("first", 2, "the first mean", ["runs/stage2/final"], dtype="int8")
+    second = card.Mean("second", 3, "the second", ["runs/stage3/final", "runs/first"], dtype="int8")
+    sections, commands = card.stage_sections(stages, means=[first, second], shipped="second")
+    assert "- `runs/first`: the mean first above" in sections
+    assert "    --out runs/first --dtype int8\n" in commands
+    assert commands.endswith(
+        "w2vc average runs/stage3/final \\\n    runs/first \\\n"
+        "    --out runs/second --dtype int8  # the shipped weights\n"
+    )
+    # a mean may name only means made before it
+    with pytest.raises(ValueError, match="runs/second: not runs/stageN"):
+        card.stage_sections(stages, means=[card.Mean("m", 2, "", ["runs/second"]), second])
+
+
 def test_model_card_package_folder_is_the_previous_stage_early_and_derived_later():
     card = load_script("model_card")
     package = {"init": "wav2vec2_conformer/assets/model"}
