@@ -12,6 +12,7 @@ from pathlib import Path
 import jiwer
 
 import wav2vec2_conformer as w
+from wav2vec2_conformer.cli import main
 from wav2vec2_conformer.transcribe import BUNDLED_MODEL
 
 EXAMPLES = BUNDLED_MODEL.parent / "examples"
@@ -79,3 +80,11 @@ def test_the_project_readme_quotes_the_cards_results():
     assert [len(p) for p in pairs] == [2, 2, 2]  # greedy, LM, PocketSphinx; dev and eval each
     for wer, cer in (pair for row in pairs for pair in row):
         assert f"{wer}% / {cer}%" in readme, (wer, cer)
+
+
+def test_info_describes_the_bundled_model_by_default(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"model:        {BUNDLED_MODEL}" in out and "stored as:" in out
+    assert main(["info", "bundled"]) == 0
+    assert capsys.readouterr().out == out

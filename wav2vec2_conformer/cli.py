@@ -14,8 +14,11 @@ DTYPES = ("float32", "float16", "bfloat16", "int8")
 def _info(args: argparse.Namespace) -> int:
     from . import Wav2Vec2ConformerConfig
     from .checkpoint import architecture_class, resolve_model_dir
+    from .transcribe import BUNDLED_MODEL
 
-    model_dir = resolve_model_dir(args.model_dir)
+    name = args.model_dir
+    bundled = name is None or (name == "bundled" and not os.path.exists(name))
+    model_dir = str(BUNDLED_MODEL) if bundled else resolve_model_dir(name)
     config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
     cls = architecture_class(config)
     model = cls.from_pretrained(model_dir)
@@ -306,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     grow.set_defaults(func=_deepen)
 
     info = sub.add_parser("info", help="summarise a model directory")
-    info.add_argument("model_dir")
+    info.add_argument(
+        "model_dir", nargs="?", help="model directory, hub id or 'bundled' (default: bundled)"
+    )
     info.set_defaults(func=_info)
     demo = sub.add_parser("demo", help="run a short demo of the API on a tiny random model")
     demo.set_defaults(func=_demo)
