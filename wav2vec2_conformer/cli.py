@@ -14,11 +14,9 @@ DTYPES = ("float32", "float16", "bfloat16", "int8")
 def _info(args: argparse.Namespace) -> int:
     from . import Wav2Vec2ConformerConfig
     from .checkpoint import architecture_class, resolve_model_dir
-    from .transcribe import BUNDLED_MODEL
+    from .transcribe import bundled_or
 
-    name = args.model_dir
-    bundled = name is None or (name == "bundled" and not os.path.exists(name))
-    model_dir = str(BUNDLED_MODEL) if bundled else resolve_model_dir(name)
+    model_dir = resolve_model_dir(bundled_or(args.model_dir))
     config = Wav2Vec2ConformerConfig.from_pretrained(model_dir)
     cls = architecture_class(config)
     model = cls.from_pretrained(model_dir)

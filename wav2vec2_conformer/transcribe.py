@@ -124,6 +124,16 @@ class ASRPipeline:
         return self.long_input_settings[2]
 
 
+def bundled_or(model: str | os.PathLike | None) -> str | os.PathLike:
+    """`model`, or the bundled model's folder for None or "bundled" (unless a folder of that
+    name exists)."""
+    if model is None or (str(model) == "bundled" and not os.path.exists(model)):
+        if not (BUNDLED_MODEL / "config.json").is_file():
+            raise FileNotFoundError("no bundled model in this installation; pass a model directory")
+        return BUNDLED_MODEL
+    return model
+
+
 def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPipeline:
     """A model directory (HF layout with processor files), a hub id, an `ASRPipeline`, or None
     (or "bundled") for the model shipped inside the package."""
@@ -133,11 +143,7 @@ def load_pipeline(model: str | os.PathLike | ASRPipeline | None = None) -> ASRPi
     from .heads import Wav2Vec2ConformerForCTC
     from .processor import Wav2Vec2Processor
 
-    if model is None or (str(model) == "bundled" and not os.path.exists(model)):
-        if not (BUNDLED_MODEL / "config.json").is_file():
-            raise FileNotFoundError("no bundled model in this installation; pass a model directory")
-        model = BUNDLED_MODEL
-    path = resolve_model_dir(model)
+    path = resolve_model_dir(bundled_or(model))
     if not os.path.isfile(os.path.join(path, "vocab.json")):
         raise ValueError(f"{path}: no vocab.json; a transcription model needs its processor files")
     pipe = ASRPipeline(
