@@ -88,3 +88,14 @@ def test_info_describes_the_bundled_model_by_default(capsys):
     assert f"model:        {BUNDLED_MODEL}" in out and "stored as:" in out
     assert main(["info", "bundled"]) == 0
     assert capsys.readouterr().out == out
+
+
+def test_average_takes_the_name_bundled_and_writes_a_float16_copy(tmp_path):
+    """`w2vc average bundled --dtype float16` is the README's way to a copy other tools load."""
+    out = tmp_path / "float16"
+    assert main(["average", "bundled", "--dtype", "float16", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert "quantization" not in config and config["num_hidden_layers"] > 0
+    assert (out / "vocab.json").is_file() and (out / "language_model").is_dir()
+    result = w.transcribe(str(EXAMPLES / "flite-rms.wav"), model=out)
+    assert result.text == references()["flite-rms.wav"]

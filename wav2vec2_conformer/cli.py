@@ -46,9 +46,12 @@ def _info(args: argparse.Namespace) -> int:
 
 def _average(args: argparse.Namespace) -> int:
     from .average import average_checkpoints
+    from .transcribe import bundled_or
 
+    inputs = [str(bundled_or(path)) for path in args.inputs]
+    like = None if args.like is None else str(bundled_or(args.like))
     paths = average_checkpoints(
-        args.inputs, args.out, last=args.last, like=args.like, dtype=_dtype(args.dtype)
+        inputs, args.out, last=args.last, like=like, dtype=_dtype(args.dtype)
     )
     print(f"averaged {len(paths)} checkpoints into {args.out}:", file=sys.stderr)
     for path in paths:
@@ -64,8 +67,11 @@ def _dtype(name: str | None):
 
 def _deepen(args: argparse.Namespace) -> int:
     from .grow import deepen_folder
+    from .transcribe import bundled_or
 
-    model = deepen_folder(args.model, args.out, args.layers, args.seed, _dtype(args.dtype))
+    model = deepen_folder(
+        bundled_or(args.model), args.out, args.layers, args.seed, _dtype(args.dtype)
+    )
     print(
         f"wrote {args.out}: {args.layers} conformer layers, {model.num_parameters():,} parameters",
         file=sys.stderr,
@@ -271,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="CKPT_OR_DIR",
-        help="training checkpoints (OUT/checkpoints/update_N.pt), model folders, or a run folder "
-        "OUT (its newest checkpoints)",
+        help="training checkpoints (OUT/checkpoints/update_N.pt), model folders ('bundled': the "
+        "model shipped in the package), or a run folder OUT (its newest checkpoints)",
     )
     avg.add_argument("--out", required=True, help="model folder to write (HF layout)")
     avg.add_argument(
@@ -297,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deepen",
         help="insert new conformer layers into a trained model; it starts computing what it did",
     )
-    grow.add_argument("model", help="model folder (HF layout) to grow")
+    grow.add_argument("model", help="model folder (HF layout) to grow, or 'bundled'")
     grow.add_argument("--out", required=True, help="model folder to write")
     grow.add_argument(
         "--layers", type=_positive_int, required=True, help="conformer layers of the new model"
