@@ -357,16 +357,13 @@ def main() -> None:
     dev_voices = ", ".join(sorted(voices_json["dev"]["voices"]))
     first_run = os.path.join(args.stage[0][2], "train_config.yaml")
     effective = yaml.safe_load(open(first_run, encoding="utf-8"))
-    why = dict(args.mean_why)
+    why, dtypes = dict(args.mean_why), dict(args.mean_dtype)
     means = []
     for fields in args.mean:
         if len(fields) < 4 or not fields[1].isdigit():
             p.error(f"--mean {' '.join(fields)}: needs NAME AFTER TITLE DIR [DIR ...]")
         name, after, title, *inputs = fields
-        means.append(Mean(name, int(after), title, inputs, why.pop(name, "")))
-    dtypes = dict(args.mean_dtype)
-    for mean in means:
-        mean.dtype = dtypes.pop(mean.name, "")
+        means.append(Mean(name, int(after), title, inputs, why.pop(name, ""), dtypes.pop(name, "")))
     if why or dtypes:
         p.error(f"--mean-why/--mean-dtype {', '.join([*why, *dtypes])}: no such --mean")
     if means and args.average:
