@@ -438,6 +438,7 @@ def main() -> None:
         beam=lm["beam_size"],
         token_min=f"{lm.get('token_min_logp', DEFAULT_TOKEN_MIN_LOGP):g}",
         blank=f"{lm.get('blank_offset', 0.0):g}",
+        temperature=f"{lm.get('temperature', 1.0):g}",
         chunk_length=f"{chunk_length or 0:g}",
         split_at_pauses=json.dumps(split_at_pauses),
     )

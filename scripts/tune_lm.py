@@ -4,8 +4,8 @@
         --install                # writes MODEL/language_model/{lm.arpa.gz,attrs.json}
 
 The acoustic model runs once over the dev set; then every (alpha, beta, unk_offset, beam size,
-token_min_logp, blank_offset) of the grid decodes the stored log-probabilities with the CTC prefix
-beam search, and the best WER wins.
+token_min_logp, blank_offset, temperature) of the grid decodes the stored log-probabilities with
+the CTC prefix beam search, and the best WER wins.
 Several `--lm` files (e.g. with and without `w2vc lm --vocabulary`) are compared the same way:
 the grid runs for each, and the best LM is the one installed.
 With --install, `w2vc transcribe` and `w2vc evaluate` use the LM and these weights by default
@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 
 import jiwer
 from tqdm import tqdm
@@ -77,6 +78,7 @@ def main() -> None:
     grid_option(p, "--beam-size", "32", "beam sizes to try", ints)
     grid_option(p, "--token-min-logp", "-5", "per-frame token thresholds to try (natural log)")
     grid_option(p, "--blank-offset", "0", "offsets added to the blank's log-prob to try")
+    grid_option(p, "--temperature", "1", "temperatures (log-probs divided by them) to try")
     p.add_argument("--install", action="store_true", help="copy the LM and weights into --model")
     args = p.parse_args()
 
@@ -102,20 +104,22 @@ def main() -> None:
         args.beam_size,
         args.token_min_logp,
         args.blank_offset,
+        args.temperature,
     )
     grid = list(itertools.product(*axes))
     bar = tqdm(total=len(args.lm) * len(grid), desc="grid", file=sys.stderr)
     for path in args.lm:  # one LM in memory at a time
         lm = load_lm(path)
-        for alpha, beta, unk, beam, token_min, blank in grid:
+        for alpha, beta, unk, beam, token_min, blank, temp in grid:
             start = time.time()
-            d = Decoding(beam, lm, alpha, beta, unk, token_min_logp=token_min, blank_offset=blank)
+            d = Decoding(beam, lm, alpha, beta, unk, token_min_logp=token_min)
+            d = replace(d, blank_offset=blank, temperature=temp)
             wer, cer = score(d)
-            results.append((wer, cer, alpha, beta, unk, beam, token_min, blank, path))
+            results.append((wer, cer, alpha, beta, unk, beam, token_min, blank, temp, path))
             tqdm.write(
                 f"{path}: alpha {alpha:4.2f} beta {beta:4.1f} unk {unk:5.1f} beam {beam:4d} "
-                f"token_min {token_min:5.1f} blank {blank:5.2f}: WER {wer:6.2f}% CER {cer:6.2f}%  "
-                f"({time.time() - start:.0f} s)",
+                f"token_min {token_min:5.1f} blank {blank:5.2f} temperature {temp:4.2f}: "
+                f"WER {wer:6.2f}% CER {cer:6.2f}%  ({time.time() - start:.0f} s)",
                 file=sys.stderr,
             )
             bar.update()
@@ -123,10 +127,11 @@ def main() -> None:
             wer, cer, alpha, beta, *_ = min(r for r in results if r[-1] == path)
             print(f"{path}: best alpha {alpha} beta {beta}: WER {wer:.2f}% CER {cer:.2f}%")
     bar.close()
-    wer, cer, alpha, beta, unk, beam, token_min, blank, path = min(results)
+    wer, cer, alpha, beta, unk, beam, token_min, blank, temp, path = min(results)
     print(
         f"best: {path} alpha {alpha} beta {beta} unk_score_offset {unk} beam_size {beam} "
-        f"token_min_logp {token_min} blank_offset {blank}: WER {wer:.2f}% CER {cer:.2f}%"
+        f"token_min_logp {token_min} blank_offset {blank} temperature {temp}: "
+        f"WER {wer:.2f}% CER {cer:.2f}%"
     )
     if args.install:
         folder = os.path.join(args.model, LM_FOLDER)
@@ -141,6 +146,7 @@ def main() -> None:
             "beam_size": beam,
             "token_min_logp": token_min,
             "blank_offset": blank,
+            "temperature": temp,
         }
         atomic_write_text(os.path.join(folder, "attrs.json"), json.dumps(attrs, indent=2) + "\n")
         print(f"installed {path} and {attrs} in {folder}")

@@ -17,6 +17,7 @@ from wav2vec2_conformer.decoding import (
     align,
     greedy_decode,
     shift_blank,
+    soften,
 )
 
 # ---------------------------------------------------------------- vocabulary
@@ -85,6 +86,23 @@ def test_shift_blank_moves_mass_between_the_blank_and_the_letters():
     assert greedy_decode(shift_blank(lp, VOCAB.blank_id, 0.5), VOCAB).text == "HS"
     with pytest.raises(ValueError, match="blank_offset must be a finite number"):
         shift_blank(lp, VOCAB.blank_id, float("nan"))
+
+
+def test_soften_flattens_each_frame_and_keeps_its_best_token():
+    lp = probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9})
+    assert soften(lp, 1.0) is lp  # temperature 1: untouched
+    warm = soften(lp, 2.0)
+    assert np.allclose(np.exp(warm).sum(axis=1), 1.0)  # frames stay distributions
+    assert (warm.argmax(axis=1) == lp.argmax(axis=1)).all()  # greedy text unchanged
+    assert warm[0, ID["H"]] < lp[0, ID["H"]] and warm[0, ID["S"]] > lp[0, ID["S"]]
+    # the ratio of two tokens' probabilities is raised to 1 / temperature
+    gap = lp[1, VOCAB.blank_id] - lp[1, ID["I"]]
+    assert math.isclose(warm[1, VOCAB.blank_id] - warm[1, ID["I"]], gap / 2, rel_tol=1e-5)
+    assert np.allclose(soften(lp, 0.5), lp * 2 - np.logaddexp.reduce(lp * 2, 1, keepdims=True))
+    assert np.allclose(lp, probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9}))  # a copy
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+            soften(lp, bad)
 
 
 def test_greedy_timestamps_in_frames_and_seconds():

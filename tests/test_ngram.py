@@ -16,7 +16,7 @@ from test_transcribe import SR, make_model_dir, speechlike
 
 from wav2vec2_conformer.beam_search import beam_search_decode
 from wav2vec2_conformer.cli import main
-from wav2vec2_conformer.decoding import greedy_decode, shift_blank
+from wav2vec2_conformer.decoding import greedy_decode, shift_blank, soften
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
 from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe, transcribe_arrays
 
@@ -189,6 +189,23 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == greedy_decode(shifted, pipe.vocab).text
     assert main(["transcribe", str(wav), "--model", str(model), "--blank-offset", "nan"]) != 0
     assert "blank_offset must be a finite number" in capsys.readouterr().err
+    # temperature: the same, applied before the blank offset
+    (folder / "attrs.json").write_text(json.dumps(attrs))
+    assert decoding_for(pipe).temperature == 1.0
+    warm = beam_search_decode(soften(logp, 4.0), pipe.vocab, token_min_logp=-12, **settings).text
+    assert warm != want
+    (folder / "attrs.json").write_text(json.dumps({**attrs, "temperature": 4.0}))
+    assert decoding_for(pipe).temperature == 4.0
+    assert transcribe(str(wav), model=pipe).text == warm
+    assert transcribe(str(wav), model=pipe, temperature=1.0).text == want
+    assert main(["transcribe", str(wav), "--model", str(model), "--temperature", "1"]) == 0
+    assert capsys.readouterr().out.strip() == want
+    both = shift_blank(soften(logp, 4.0), pipe.vocab.blank_id, -3.0)
+    args = ["transcribe", str(wav), "--model", str(model), "--no-lm", "--blank-offset", "-3"]
+    assert main([*args, "--temperature", "4"]) == 0
+    assert capsys.readouterr().out.strip() == greedy_decode(both, pipe.vocab).text
+    assert main(["transcribe", str(wav), "--model", str(model), "--temperature", "0"]) != 0
+    assert "temperature must be a positive finite number" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("order", [2, 3])

@@ -278,7 +278,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     save_file({"w": np.zeros((10, 100), np.float16)}, str(model / "model.safetensors"))
     (model / "language_model").mkdir()
     attrs = {"alpha": 0.7, "beta": 1.0, "unk_score_offset": -10.0, "beam_size": 256}
-    attrs |= {"token_min_logp": -12, "blank_offset": -0.5}
+    attrs |= {"token_min_logp": -12, "blank_offset": -0.5, "temperature": 1.25}
     (model / "language_model" / "attrs.json").write_text(json.dumps(attrs))
     (model / "language_model" / "lm.arpa").write_text("\\data\\\nngram 1=0\n\\end\\\n")
     fe = {"chunk_length_s": 5.0, "split_at_pauses": True, "sampling_rate": 16000}
@@ -308,7 +308,7 @@ def test_model_card_main_writes_a_card_shipping_a_mean_stored_as_float16(tmp_pat
     assert "| greedy (`--no-lm`) | WER 70% CER 30% | WER 75% CER 35% |" in text
     assert "| default: beam 256 with the model's word LM (`language_model/`) | WER 50%" in text
     lm_settings = "alpha 0.7, beta 1.0, unknown-word offset\n-10, beam 256, token_min_logp -12"
-    assert lm_settings + ", blank offset -0.5) were" in text
+    assert lm_settings + ", blank offset -0.5, temperature 1.25) were" in text
     assert "sets `chunk_length_s` 5\nand `split_at_pauses` true," in text
     assert "| wise | the wise mean | 70 / 30 | 50 / 20 | 75 / 35 | 65 / 34 |" in text
     assert "### The shipped weights: the mean of two models (`runs/wise`)" in text
@@ -431,7 +431,7 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     argv = ["tune_lm", "--model", str(model), "--dev", str(tmp_path / "dev.tsv"),
             "--lm", *map(str, lms), "--alpha", "0.5,1.0", "--beta", "0.0", "--unk-offset", "-10",
             "-20", "--beam-size", "4", "--token-min-logp", "-5", "-12", "--blank-offset", "0",
-            "-0.5", "--install"]  # fmt: skip
+            "-0.5", "--temperature", "1", "1.5", "--install"]  # fmt: skip
     monkeypatch.setattr("sys.argv", argv)
     load_script("tune_lm").main()
     out, err = capsys.readouterr()
@@ -446,6 +446,8 @@ def test_tune_lm_compares_several_lms_and_installs_the_best(tmp_path, monkeypatc
     assert attrs["beam_size"] == 4 and attrs["token_min_logp"] in (-5, -12)
     assert "token_min  -5.0" in err and "token_min -12.0" in err
     assert "blank  0.00" in err and "blank -0.50" in err and attrs["blank_offset"] in (0, -0.5)
+    assert "temperature 1.00" in err and "temperature 1.50" in err
+    assert attrs["temperature"] in (1, 1.5)
     assert f"alpha {attrs['alpha']} " in best and not list(installed.glob("*.tmp"))
 
 

@@ -200,6 +200,12 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
         help="added to the blank's log-prob in every frame before decoding; negative: fewer "
         "letters dropped (default: the model's LM settings, else 0)",
     )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="divide the log-probs by this before decoding; above 1 the LM settles more of the "
+        "letters the model doubts between (default: the model's LM settings, else 1)",
+    )
     p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
 

@@ -46,6 +46,7 @@ def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
         args.beta,
         args.token_min_logp,
         args.blank_offset,
+        args.temperature,
     )
     return pipe, decoding
 

@@ -277,6 +277,23 @@ def check_blank_offset(offset: float) -> float:
     return offset
 
 
+def check_temperature(temperature: float) -> float:
+    """`temperature` if it is a positive finite number, else a ValueError naming it."""
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+    return temperature
+
+
+def soften(lp: np.ndarray, temperature: float) -> np.ndarray:
+    """`[frame, vocab]` log-probs divided by `temperature`, each frame renormalised. Above 1 the
+    frames flatten: the letters a frame doubts between come closer, and a beam search's LM
+    settles more of those doubts. Each frame's best token stays its best."""
+    if check_temperature(temperature) == 1.0:
+        return lp
+    lp = np.asarray(lp, dtype=np.result_type(lp.dtype, np.float32)) / temperature
+    return lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+
+
 def shift_blank(lp: np.ndarray, blank_id: int, offset: float) -> np.ndarray:
     """`[frame, vocab]` log-probs with `offset` added to the blank's in every frame, each frame
     renormalised. A negative offset makes a decoder readier to emit a letter where the model

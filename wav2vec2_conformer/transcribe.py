@@ -24,9 +24,11 @@ from .decoding import (
     DecodeResult,
     WordTiming,
     check_blank_offset,
+    check_temperature,
     greedy_decode,
     join_results,
     shift_blank,
+    soften,
 )
 from .pieces import (
     MODEL_SETTING,
@@ -164,7 +166,9 @@ class Decoding:
     beam search with an n-gram LM (weights alpha, beta, unk_offset; None: the search's
     defaults) and hotwords. `token_min_logp`: how likely a token must be at a frame to start new
     prefixes (None: the search's default). `blank_offset`: added to the blank's log-prob in every
-    frame (renormalised) before decoding; negative: fewer letters dropped (`shift_blank`)."""
+    frame (renormalised) before decoding; negative: fewer letters dropped (`shift_blank`).
+    `temperature`: the log-probs are divided by it (renormalised) first; above 1, the LM settles
+    more of the letters the model doubts between (`soften`)."""
 
     beam_size: int = 1
     lm: Any = None  # a loaded LM (`lm.load_lm`)
@@ -174,16 +178,19 @@ class Decoding:
     hotwords: tuple[str, ...] = ()
     token_min_logp: float | None = None
     blank_offset: float = 0.0
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:  # checked before the model runs, not after
         check_blank_offset(self.blank_offset)
+        check_temperature(self.temperature)
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """(LM file, attrs) of `model_dir/language_model/`, or None when it has none.
 
     attrs.json holds the decoding settings tuned for it: alpha, beta, unk_score_offset,
-    beam_size and token_min_logp (the names pyctcdecode uses), and blank_offset (ours)."""
+    beam_size and token_min_logp (the names pyctcdecode uses), blank_offset and temperature
+    (ours)."""
     folder = Path(model_dir) / LM_FOLDER
     if not folder.is_dir():
         return None
@@ -207,11 +214,13 @@ def decoding_for(
     beta: float | None = None,
     token_min_logp: float | None = None,
     blank_offset: float | None = None,
+    temperature: float | None = None,
 ) -> Decoding:
     """Decoding settings. `lm`: an LM path or loaded LM, False for none, or None for the model
     folder's language_model/ when it has one (with its attrs.json settings). `beam_size` None:
-    the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp` and
-    `blank_offset` None: the LM's (attrs), else the beam search's default and 0."""
+    the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp`,
+    `blank_offset` and `temperature` None: the LM's (attrs), else the beam search's default, 0
+    and 1."""
     attrs: dict = {}
     if lm is None and pipe.model_dir is not None:
         found = model_language_model(pipe.model_dir)
@@ -225,6 +234,7 @@ def decoding_for(
             hotwords=tuple(hotwords),
             token_min_logp=token_min_logp,
             blank_offset=blank_offset or 0.0,
+            temperature=1.0 if temperature is None else temperature,
         )
     if isinstance(lm, str | os.PathLike):
         from .lm import load_lm
@@ -241,6 +251,7 @@ def decoding_for(
         blank_offset=float(
             attrs.get("blank_offset", 0.0) if blank_offset is None else blank_offset
         ),
+        temperature=float(attrs.get("temperature", 1.0) if temperature is None else temperature),
     )
 
 
@@ -310,7 +321,7 @@ def decode_logprobs(
         ]
         return join_results(parts, spf)
     d = decoding
-    logp = shift_blank(logp, pipe.vocab.blank_id, d.blank_offset)
+    logp = shift_blank(soften(logp, d.temperature), pipe.vocab.blank_id, d.blank_offset)
     if d.beam_size <= 1 and d.lm is None and not d.hotwords:
         return greedy_decode(logp, pipe.vocab, timestamps=timestamps, seconds_per_frame=spf)
     from .beam_search import beam_search_decode
@@ -360,6 +371,7 @@ def transcribe(
     beta: float | None = None,
     token_min_logp: float | None = None,
     blank_offset: float | None = None,
+    temperature: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe audio: a path, a 1-D array at the model's sampling rate, or a list of them.
 
@@ -382,8 +394,10 @@ def transcribe(
         return_timestamps: None, "word" or "char" (words and characters, in seconds).
         alpha, beta: LM weight and per-word bonus; token_min_logp: how likely (natural log) a
             token must be at a frame to start new prefixes; blank_offset: added to the blank's
-            log-prob in every frame before decoding (negative: fewer letters dropped). None:
-            the model's `language_model/attrs.json`, else the beam search's defaults (and 0).
+            log-prob in every frame before decoding (negative: fewer letters dropped);
+            temperature: the log-probs are divided by it first (above 1: the LM settles more of
+            the model's doubts). None: the model's `language_model/attrs.json`, else the beam
+            search's defaults (blank_offset 0, temperature 1).
     """
     if return_timestamps not in (None, "word", "char"):
         raise ValueError(
@@ -418,7 +432,7 @@ def transcribe(
         min_pause_s=min_pause_s,
     )
     decoding = decoding_for(
-        pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp, blank_offset
+        pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp, blank_offset, temperature
     )
     out = []
     for wav, src, lp, cut in zip(waves, sources, logps, cuts, strict=True):
