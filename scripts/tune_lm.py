@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import replace
 
 import jiwer
 from tqdm import tqdm
@@ -112,8 +111,10 @@ def main() -> None:
         lm = load_lm(path)
         for alpha, beta, unk, beam, token_min, blank, temp in grid:
             start = time.time()
-            d = Decoding(beam, lm, alpha, beta, unk, token_min_logp=token_min)
-            d = replace(d, blank_offset=blank, temperature=temp)
+            d = Decoding(
+                beam, lm, alpha, beta, unk,
+                token_min_logp=token_min, blank_offset=blank, temperature=temp,
+            )  # fmt: skip
             wer, cer = score(d)
             results.append((wer, cer, alpha, beta, unk, beam, token_min, blank, temp, path))
             tqdm.write(
