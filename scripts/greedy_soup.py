@@ -31,12 +31,8 @@ from wav2vec2_conformer.average import (  # noqa: E402
 )
 from wav2vec2_conformer.checkpoint import load_into  # noqa: E402
 from wav2vec2_conformer.commands import normalise, read_manifest  # noqa: E402
-from wav2vec2_conformer.transcribe import (  # noqa: E402
-    Decoding,
-    decode_texts,
-    load_pipeline,
-    transcribe_arrays,
-)
+from wav2vec2_conformer.decoder import Decoding, decode_texts  # noqa: E402
+from wav2vec2_conformer.transcribe import load_pipeline, transcribe_arrays  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -86,13 +86,8 @@ def score_settings(
     pause) or a shortest pause in seconds."""
     import jiwer
 
-    from wav2vec2_conformer.transcribe import (
-        MODEL_SETTING,
-        decode_texts,
-        decoding_for,
-        load_pipeline,
-        transcribe_arrays,
-    )
+    from wav2vec2_conformer.decoder import decode_texts, decoding_for
+    from wav2vec2_conformer.transcribe import MODEL_SETTING, load_pipeline, transcribe_arrays
 
     pipe = load_pipeline(model)
     decoding = decoding_for(pipe)

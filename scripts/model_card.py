@@ -48,10 +48,11 @@ from card_tables import (  # noqa: E402
 )
 
 from wav2vec2_conformer.beam_search import DEFAULT_TOKEN_MIN_LOGP  # noqa: E402
+from wav2vec2_conformer.decoder import model_language_model  # noqa: E402
 from wav2vec2_conformer.feature_extraction import load_feature_extractor_dict  # noqa: E402
 from wav2vec2_conformer.fileio import atomic_write_text  # noqa: E402
+from wav2vec2_conformer.pieces import chunk_settings  # noqa: E402
 from wav2vec2_conformer.quantize import SCALE_SUFFIX  # noqa: E402
-from wav2vec2_conformer.transcribe import chunk_settings, model_language_model  # noqa: E402
 
 STAGE = """### Stage {n}: {title}{shipped}
 

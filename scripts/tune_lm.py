@@ -29,15 +29,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from wav2vec2_conformer.audio import load_audio  # noqa: E402
 from wav2vec2_conformer.commands import normalise, read_manifest  # noqa: E402
+from wav2vec2_conformer.decoder import LM_FOLDER, Decoding, decode_texts  # noqa: E402
 from wav2vec2_conformer.fileio import atomic_path, atomic_write_text  # noqa: E402
 from wav2vec2_conformer.lm import load_lm  # noqa: E402
-from wav2vec2_conformer.transcribe import (  # noqa: E402
-    LM_FOLDER,
-    Decoding,
-    decode_texts,
-    load_pipeline,
-    transcribe_arrays,
-)
+from wav2vec2_conformer.transcribe import load_pipeline, transcribe_arrays  # noqa: E402
 
 
 def floats(text: str) -> list[float]:

@@ -14,6 +14,7 @@ from wav2vec2_conformer.decoding import (
     CTCVocab,
     DecodeResult,
     WordTiming,
+    adjust_frames,
     align,
     greedy_decode,
     shift_blank,
@@ -103,6 +104,19 @@ def test_soften_flattens_each_frame_and_keeps_its_best_token():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature must be a positive finite number"):
             soften(lp, bad)
+
+
+def test_adjust_frames_is_soften_then_shift_blank_normalised_once():
+    lp = probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9})
+    assert adjust_frames(lp, VOCAB.blank_id) is lp  # neither: untouched
+    both = adjust_frames(lp, VOCAB.blank_id, temperature=1.25, blank_offset=-0.5)
+    assert np.allclose(both, shift_blank(soften(lp, 1.25), VOCAB.blank_id, -0.5))
+    assert np.allclose(np.exp(both).sum(axis=1), 1.0)
+    assert np.allclose(lp, probs({"H": 0.9}, {"<pad>": 0.45, "I": 0.40}, {"S": 0.9}))  # a copy
+    with pytest.raises(ValueError, match="temperature"):
+        adjust_frames(lp, VOCAB.blank_id, temperature=0.0, blank_offset=-0.5)
+    with pytest.raises(ValueError, match="blank_offset"):
+        adjust_frames(lp, VOCAB.blank_id, temperature=2.0, blank_offset=float("inf"))
 
 
 def test_greedy_timestamps_in_frames_and_seconds():

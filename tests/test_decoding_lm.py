@@ -1,14 +1,16 @@
 """CTC beam search with an n-gram language model and hotwords, on hand-made log-probs."""
 
+import gc
 import gzip
 import math
 import sys
+import weakref
 
 import numpy as np
 import pytest
 from ctc_frames import HAVE_KENLM, NO_KENLM, VOCAB, peaky, probs, words
 
-from wav2vec2_conformer.beam_search import beam_search_decode
+from wav2vec2_conformer.beam_search import _NEXT_CHARS, _next_chars, beam_search_decode
 from wav2vec2_conformer.decoding import (
     CTCVocab,
     greedy_decode,
@@ -128,6 +130,19 @@ def test_partial_words_that_begin_no_known_word_are_penalised_early(make_lm, arp
     assert beam_search_decode(lp, VOCAB, lm=lm, beam_size=1, alpha=0.0).text == "CAT"
     lm.unigrams = None  # as for a binary model given no unigrams: only finished words count
     assert beam_search_decode(lp, VOCAB, lm=lm, beam_size=1, alpha=0.0).text == "QAT"
+
+
+def test_next_letters_of_a_partial_word_come_from_the_lms_words_and_live_with_it(make_lm, arpa):
+    lm = make_lm(arpa)
+    for partial in ["", "T", "TH", "THE", "C", "A", "Q", "KA"]:
+        want = {w[len(partial)] for w in lm.unigrams if w.startswith(partial) and w != partial}
+        assert _next_chars(lm, partial) == want
+        assert all(lm.is_prefix(partial + c) for c in want)
+    assert lm in _NEXT_CHARS  # remembered for the next call with this LM...
+    ref, size = weakref.ref(lm), len(_NEXT_CHARS)
+    del lm
+    gc.collect()
+    assert ref() is None and len(_NEXT_CHARS) == size - 1  # ...and no longer than the LM
 
 
 def test_lm_without_kenlm_reads_arpa_in_python_and_says_how_to_install(monkeypatch, tmp_path, arpa):

@@ -16,9 +16,10 @@ from test_transcribe import SR, make_model_dir, speechlike
 
 from wav2vec2_conformer.beam_search import beam_search_decode
 from wav2vec2_conformer.cli import main
+from wav2vec2_conformer.decoder import decoding_for
 from wav2vec2_conformer.decoding import greedy_decode, shift_blank, soften
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
-from wav2vec2_conformer.transcribe import decoding_for, load_pipeline, transcribe, transcribe_arrays
+from wav2vec2_conformer.transcribe import load_pipeline, transcribe, transcribe_arrays
 
 WORDS = "the a cat dog sat ran on under mat house big small red old".split()
 

@@ -104,8 +104,8 @@ def test_the_shortest_pause_cut_at_is_a_setting(tmp_path, capsys):
 
 
 def test_pieces_are_decoded_alone_and_joined_on_the_time_line(tmp_path):
+    from wav2vec2_conformer.decoder import Decoding, decode_logprobs
     from wav2vec2_conformer.decoding import CharTiming, DecodeResult, WordTiming, join_results
-    from wav2vec2_conformer.transcribe import Decoding, decode_logprobs
 
     spf = 0.02
     word = WordTiming("hi", 1, 3, 0.02, 0.06)

@@ -30,9 +30,9 @@ from .checkpoint import (
     save_pretrained,
 )
 from .config import Wav2Vec2ConformerConfig
+from .decoder import LM_FOLDER
 from .fileio import atomic_folder
 from .train.loop import CHECKPOINT_DIR, checkpoints
-from .transcribe import LM_FOLDER
 
 RUN_MODELS = ("final", "best")  # HF-layout folders a training run leaves, used as templates
 

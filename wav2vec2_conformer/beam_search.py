@@ -18,7 +18,9 @@ the two decoders time words the same way.
 
 from __future__ import annotations
 
+import bisect
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,21 @@ DEFAULT_BETA = 1.0  # word insertion bonus (ln units per word) when an LM is giv
 DEFAULT_UNK_OFFSET = -10.0  # ln score of a word the LM does not know, when an LM is given
 DEFAULT_TOKEN_MIN_LOGP = -5.0  # tokens less likely than this at a frame start no new prefix
 UNK_LENGTH = 6  # unknown words longer than this pay proportionally more (as pyctcdecode does)
+
+# per LM: partial word -> the characters that can follow it in a word the LM knows (kept for as
+# long as the LM is, so that many calls with one loaded LM share it)
+_NEXT_CHARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _next_chars(lm: NGramLM | ArpaLM, partial: str) -> frozenset[str]:
+    """The characters that follow `partial` in the LM's known words (its sorted `unigrams`)."""
+    memo = _NEXT_CHARS.setdefault(lm, {})
+    if partial not in memo:
+        words, n = lm.unigrams, len(partial)
+        lo = bisect.bisect_left(words, partial)
+        hi = bisect.bisect_left(words, partial + "\U0010ffff", lo)
+        memo[partial] = frozenset(w[n] for w in words[lo:hi] if len(w) > n)
+    return memo[partial]
 
 
 class _Prefix:
@@ -87,6 +104,9 @@ class _Search:
         self.delimiter = -1 if vocab.delimiter_id is None else vocab.delimiter_id
         self.letters = vocab.letter_ids
         self.token_len = np.array([len(t) for t in vocab.tokens])  # [vocab]
+        # the unknown-word score of each token's child of a partial word, by the partial's length
+        self._unknown_after: dict[int, np.ndarray] = {}
+        self._known_next: dict[str, np.ndarray] = {}  # partial -> [vocab] child still spells a word
 
     def root(self) -> _Prefix:
         state = self.lm.begin() if self.lm is not None else None
@@ -134,21 +154,39 @@ class _Search:
         node.children[token] = new
         return new
 
+    def unknown_after(self, partial: str) -> np.ndarray:
+        """[vocab] `unknown` of `partial` extended by each token."""
+        n = len(partial)
+        if n not in self._unknown_after:
+            lengths = n + self.token_len
+            self._unknown_after[n] = self.unk_offset * np.maximum(1.0, lengths / UNK_LENGTH)
+        return self._unknown_after[n]
+
+    def known_next(self, partial: str) -> np.ndarray:
+        """[vocab] whether `partial` extended by each letter still begins a known word."""
+        if partial not in self._known_next:
+            ok = np.zeros(len(self.vocab), dtype=bool)
+            follow = _next_chars(self.lm, partial)
+            for tok in self.letters:
+                t = self.vocab.tokens[tok]
+                ok[tok] = t[0] in follow and (len(t) == 1 or self.lm.is_prefix(partial + t))
+            self._known_next[partial] = ok
+        return self._known_next[partial]
+
     def child_bonus(self, node: _Prefix) -> np.ndarray:
         """[vocab] the `bonus` that each child of `node` has (or would have)."""
         if node._child_bonus is None:
             partial = node.partial
-            # the children's scores differ only if `partial` is on its way to a known word
-            spelled = (self.check_prefixes and self.lm.is_prefix(partial)) or (
-                self.hot and self.hot.is_prefix(partial)
-            )
             out = np.full(len(self.vocab), node.context)
-            if self.check_prefixes and not spelled:  # only unknown words from here on
-                lengths = len(partial) + self.token_len
-                out += self.unk_offset * np.maximum(1.0, lengths / UNK_LENGTH)  # self.unknown
-            if spelled:
+            if self.check_prefixes:  # children that leave the LM's words pay as unknown ones
+                unknown = self.unknown_after(partial)
+                if self.lm.is_prefix(partial):
+                    out += np.where(self.known_next(partial), 0.0, unknown)
+                else:
+                    out += unknown
+            if self.hot and self.hot.is_prefix(partial):
                 for tok in self.letters:
-                    out[tok] = node.context + self.partial_score(partial + self.vocab.tokens[tok])
+                    out[tok] += self.hot.partial_credit(partial + self.vocab.tokens[tok])
             if self.delimiter >= 0:
                 out[self.delimiter] = node.context + self.finish_word(node)[0]
             node._child_bonus = out

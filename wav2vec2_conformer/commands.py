@@ -12,17 +12,9 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from .audio import AudioError, list_audio_files, load_audio
+from .decoder import Decoding, decode_logprobs, decoding_for
 from .fileio import atomic_write_text
-from .transcribe import (
-    MODEL_SETTING,
-    ASRPipeline,
-    Decoding,
-    Transcription,
-    decode_logprobs,
-    decoding_for,
-    load_pipeline,
-    transcribe_arrays,
-)
+from .transcribe import MODEL_SETTING, ASRPipeline, Transcription, load_pipeline, transcribe_arrays
 from .writers import NEEDS_TIMESTAMPS, format_result
 
 

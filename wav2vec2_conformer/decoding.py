@@ -284,25 +284,35 @@ def check_temperature(temperature: float) -> float:
     return temperature
 
 
-def soften(lp: np.ndarray, temperature: float) -> np.ndarray:
-    """`[frame, vocab]` log-probs divided by `temperature`, each frame renormalised. Above 1 the
-    frames flatten: the letters a frame doubts between come closer, and a beam search's LM
-    settles more of those doubts. Each frame's best token stays its best."""
-    if check_temperature(temperature) == 1.0:
+def adjust_frames(
+    lp: np.ndarray, blank_id: int, temperature: float = 1.0, blank_offset: float = 0.0
+) -> np.ndarray:
+    """`[frame, vocab]` log-probs divided by `temperature`, `blank_offset` added to the blank's,
+    each frame renormalised once (`lp` itself when neither changes anything).
+
+    Above 1 the temperature flattens the frames: the letters a frame doubts between come closer,
+    and a beam search's LM settles more of those doubts (each frame's best token stays its
+    best). A negative blank offset makes a decoder readier to emit a letter where the model
+    hesitates between it and the blank (a weak model's beam search drops letters otherwise)."""
+    check_temperature(temperature)
+    check_blank_offset(blank_offset)
+    if temperature == 1.0 and blank_offset == 0.0:
         return lp
-    lp = np.asarray(lp, dtype=np.result_type(lp.dtype, np.float32)) / temperature
+    lp = np.array(lp, dtype=np.result_type(lp.dtype, np.float32))  # a copy
+    if temperature != 1.0:
+        lp /= temperature
+    lp[:, blank_id] += blank_offset
     return lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+
+
+def soften(lp: np.ndarray, temperature: float) -> np.ndarray:
+    """`adjust_frames` with a temperature alone (no blank needed)."""
+    return adjust_frames(lp, 0, temperature=temperature)
 
 
 def shift_blank(lp: np.ndarray, blank_id: int, offset: float) -> np.ndarray:
-    """`[frame, vocab]` log-probs with `offset` added to the blank's in every frame, each frame
-    renormalised. A negative offset makes a decoder readier to emit a letter where the model
-    hesitates between it and the blank (a weak model's beam search drops letters otherwise)."""
-    if check_blank_offset(offset) == 0.0:
-        return lp
-    lp = np.array(lp, dtype=np.result_type(lp.dtype, np.float32))  # a copy
-    lp[:, blank_id] += offset
-    return lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+    """`adjust_frames` with a blank offset alone."""
+    return adjust_frames(lp, blank_id, blank_offset=offset)
 
 
 def align(lp: np.ndarray, labels: Sequence[int], blank_id: int) -> np.ndarray:

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from wav2vec2_conformer.audio import load_audio
+from wav2vec2_conformer.decoder import Decoding, decode_texts
 from wav2vec2_conformer.decoding import shift_blank
 from wav2vec2_conformer.lm import load_lm
-from wav2vec2_conformer.transcribe import Decoding, decode_texts, load_pipeline, transcribe_arrays
+from wav2vec2_conformer.transcribe import load_pipeline, transcribe_arrays
 
 BUNDLED_LM = "wav2vec2_conformer/assets/model/language_model/lm.arpa.gz"
 
