@@ -50,14 +50,15 @@ UNK_LENGTH = 6  # unknown words longer than this pay proportionally more (as pyc
 _NEXT_CHARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _next_chars(lm: NGramLM | ArpaLM, partial: str) -> frozenset[str]:
-    """The characters that follow `partial` in the LM's known words (its sorted `unigrams`)."""
+def _next_chars(lm: NGramLM | ArpaLM, partial: str) -> str:
+    """The characters that follow `partial` in the LM's known words (its sorted `unigrams`), as
+    one string (smaller than a set: the memo may come to hold every prefix of the LM's words)."""
     memo = _NEXT_CHARS.setdefault(lm, {})
     if partial not in memo:
         words, n = lm.unigrams, len(partial)
         lo = bisect.bisect_left(words, partial)
         hi = bisect.bisect_left(words, partial + "\U0010ffff", lo)
-        memo[partial] = frozenset(w[n] for w in words[lo:hi] if len(w) > n)
+        memo[partial] = "".join(sorted({w[n] for w in words[lo:hi] if len(w) > n}))
     return memo[partial]
 
 
