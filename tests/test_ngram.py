@@ -15,7 +15,8 @@ from ctc_frames import HAVE_KENLM
 from test_transcribe import SR, make_model_dir, speechlike
 
 from wav2vec2_conformer.beam_search import beam_search_decode
-from wav2vec2_conformer.cli import main
+from wav2vec2_conformer.cli import build_parser, main
+from wav2vec2_conformer.commands import _setup
 from wav2vec2_conformer.decoder import decoding_for
 from wav2vec2_conformer.decoding import greedy_decode, shift_blank, soften
 from wav2vec2_conformer.ngram import ArpaLM, estimate, read_arpa, score_gram, write_arpa
@@ -129,6 +130,10 @@ def test_cli_builds_an_lm_from_manifests_and_text(tmp_path, capsys):
     assert "nowords" in capsys.readouterr().err
 
 
+def transcribe_args(wav, model) -> list[str]:
+    return ["transcribe", str(wav), "--model", str(model)]
+
+
 def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     model = make_model_dir(tmp_path / "model")
     pipe = load_pipeline(model)
@@ -147,8 +152,16 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert decoding_for(pipe).token_min_logp == -12.0
     assert decoding_for(pipe, beam_size=4, alpha=0.1).alpha == 0.1
     assert decoding_for(pipe, lm=False).lm is None
-    with pytest.raises(ValueError, match="alpha and beta weight a language model"):
+    with pytest.raises(ValueError, match="alpha, beta and unk_offset weight a language model"):
         decoding_for(pipe, lm=False, alpha=1.0)
+    # the unknown-word offset: the folder's, else the search's default, overridable
+    assert decoding_for(pipe).unk_offset is None
+    (folder / "attrs.json").write_text(json.dumps({**attrs, "unk_score_offset": -13.0}))
+    assert decoding_for(pipe).unk_offset == -13.0
+    assert decoding_for(pipe, unk_offset=-4.0).unk_offset == -4.0
+    with pytest.raises(ValueError, match="unk_offset weight a language model"):
+        decoding_for(pipe, lm=False, unk_offset=-4.0)
+    (folder / "attrs.json").write_text(json.dumps(attrs))
     wav = tmp_path / "a.wav"
     sf.write(wav, speechlike(1.0, 0), SR)
     (logp,) = transcribe_arrays(pipe, [speechlike(1.0, 0).astype(np.float32)])
@@ -207,6 +220,15 @@ def test_a_model_folders_language_model_is_used_by_default(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == greedy_decode(both, pipe.vocab).text
     assert main(["transcribe", str(wav), "--model", str(model), "--temperature", "0"]) != 0
     assert "temperature must be a positive finite number" in capsys.readouterr().err
+    # the unknown-word offset reaches the search from transcribe() and the command line
+    args = build_parser().parse_args(transcribe_args(wav, model))
+    assert _setup(args)[1].unk_offset is None
+    args = build_parser().parse_args([*transcribe_args(wav, model), "--unk-offset", "-7"])
+    assert _setup(args)[1].unk_offset == -7.0
+    with pytest.raises(ValueError, match="unk_offset must be a finite number"):
+        transcribe(str(wav), model=pipe, unk_offset=float("nan"))
+    assert main([*transcribe_args(wav, model), "--no-lm", "--unk-offset", "-7"]) != 0
+    assert "unk_offset weight a language model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("order", [2, 3])

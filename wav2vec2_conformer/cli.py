@@ -206,6 +206,12 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
         help="divide the log-probs by this before decoding; above 1 the LM settles more of the "
         "letters the model doubts between (default: the model's LM settings, else 1)",
     )
+    p.add_argument(
+        "--unk-offset",
+        type=float,
+        help="score (natural log) of each word the LM does not know (default: the model's LM "
+        "settings, else -10)",
+    )
     p.add_argument("--hotword", action="append", default=[], help="a word to favour (repeatable)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
 

@@ -39,6 +39,7 @@ def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
         args.token_min_logp,
         args.blank_offset,
         args.temperature,
+        args.unk_offset,
     )
     return pipe, decoding
 

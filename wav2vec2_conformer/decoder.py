@@ -86,20 +86,25 @@ def decoding_for(
     token_min_logp: float | None = None,
     blank_offset: float | None = None,
     temperature: float | None = None,
+    unk_offset: float | None = None,
 ) -> Decoding:
     """Decoding settings. `lm`: an LM path or loaded LM, False for none, or None for the model
     folder's language_model/ when it has one (with its attrs.json settings). `beam_size` None:
     the LM's beam size (attrs, else 32) with an LM, 1 without. `token_min_logp`,
-    `blank_offset` and `temperature` None: the LM's (attrs), else the beam search's default, 0
-    and 1."""
+    `blank_offset`, `temperature` and `unk_offset` (the score of a word the LM does not know)
+    None: the LM's (attrs), else the beam search's defaults, 0, 1 and -10."""
     attrs: dict = {}
     if lm is None and pipe.model_dir is not None:
         found = model_language_model(pipe.model_dir)
         if found is not None:
             lm, attrs = found
+    if unk_offset is not None and not np.isfinite(unk_offset):
+        raise ValueError(f"unk_offset must be a finite number, got {unk_offset}")
     if lm is None or lm is False:
-        if alpha is not None or beta is not None:
-            raise ValueError("alpha and beta weight a language model, and none is in use")
+        if alpha is not None or beta is not None or unk_offset is not None:
+            raise ValueError(
+                "alpha, beta and unk_offset weight a language model, and none is in use"
+            )
         return Decoding(
             beam_size or 1,
             hotwords=tuple(hotwords),
@@ -116,7 +121,7 @@ def decoding_for(
         lm=lm,
         alpha=attrs.get("alpha") if alpha is None else alpha,
         beta=attrs.get("beta") if beta is None else beta,
-        unk_offset=attrs.get("unk_score_offset"),
+        unk_offset=attrs.get("unk_score_offset") if unk_offset is None else unk_offset,
         hotwords=tuple(hotwords),
         token_min_logp=attrs.get("token_min_logp") if token_min_logp is None else token_min_logp,
         blank_offset=float(

@@ -212,6 +212,7 @@ def transcribe(
     token_min_logp: float | None = None,
     blank_offset: float | None = None,
     temperature: float | None = None,
+    unk_offset: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe audio: a path, a 1-D array at the model's sampling rate, or a list of them.
 
@@ -236,8 +237,9 @@ def transcribe(
             token must be at a frame to start new prefixes; blank_offset: added to the blank's
             log-prob in every frame before decoding (negative: fewer letters dropped);
             temperature: the log-probs are divided by it first (above 1: the LM settles more of
-            the model's doubts). None: the model's `language_model/attrs.json`, else the beam
-            search's defaults (blank_offset 0, temperature 1).
+            the model's doubts); unk_offset: the score (natural log) of a word the LM does not
+            know. None: the model's `language_model/attrs.json`, else the beam search's
+            defaults (blank_offset 0, temperature 1, unk_offset -10).
     """
     if return_timestamps not in (None, "word", "char"):
         raise ValueError(
@@ -272,7 +274,16 @@ def transcribe(
         min_pause_s=min_pause_s,
     )
     decoding = decoding_for(
-        pipe, beam_size, lm, hotwords, alpha, beta, token_min_logp, blank_offset, temperature
+        pipe,
+        beam_size,
+        lm,
+        hotwords,
+        alpha,
+        beta,
+        token_min_logp,
+        blank_offset,
+        temperature,
+        unk_offset,
     )
     out = []
     for wav, src, lp, cut in zip(waves, sources, logps, cuts, strict=True):
