@@ -34,12 +34,12 @@ def _setup(args: argparse.Namespace) -> tuple[ASRPipeline, Decoding]:
         args.beam_size,
         lm,
         args.hotword,
-        args.alpha,
-        args.beta,
-        args.token_min_logp,
-        args.blank_offset,
-        args.temperature,
-        args.unk_offset,
+        alpha=args.alpha,
+        beta=args.beta,
+        token_min_logp=args.token_min_logp,
+        blank_offset=args.blank_offset,
+        temperature=args.temperature,
+        unk_offset=args.unk_offset,
     )
     return pipe, decoding
 

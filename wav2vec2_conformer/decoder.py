@@ -54,6 +54,8 @@ class Decoding:
     def __post_init__(self) -> None:  # checked before the model runs, not after
         check_blank_offset(self.blank_offset)
         check_temperature(self.temperature)
+        if self.unk_offset is not None and not np.isfinite(self.unk_offset):
+            raise ValueError(f"unk_offset must be a finite number, got {self.unk_offset}")
 
 
 def model_language_model(model_dir: str | os.PathLike) -> tuple[Path, dict] | None:
@@ -98,8 +100,6 @@ def decoding_for(
         found = model_language_model(pipe.model_dir)
         if found is not None:
             lm, attrs = found
-    if unk_offset is not None and not np.isfinite(unk_offset):
-        raise ValueError(f"unk_offset must be a finite number, got {unk_offset}")
     if lm is None or lm is False:
         if alpha is not None or beta is not None or unk_offset is not None:
             raise ValueError(

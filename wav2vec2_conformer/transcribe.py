@@ -278,12 +278,12 @@ def transcribe(
         beam_size,
         lm,
         hotwords,
-        alpha,
-        beta,
-        token_min_logp,
-        blank_offset,
-        temperature,
-        unk_offset,
+        alpha=alpha,
+        beta=beta,
+        token_min_logp=token_min_logp,
+        blank_offset=blank_offset,
+        temperature=temperature,
+        unk_offset=unk_offset,
     )
     out = []
     for wav, src, lp, cut in zip(waves, sources, logps, cuts, strict=True):
